@@ -1,0 +1,413 @@
+#include "broker/server/broker_service.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <deque>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "broker/server/grpc_status.h"
+#include "broker/server/log.h"
+#include "clients/protocol/notification_validator.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
+#include "grpc/grpc_security_constants.h"
+
+namespace safeguard::server {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using safeguard::v1::Delivery;
+
+constexpr int kMailboxReadBatch = 64;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+// Deterministic bytes, so a retry of the same notification always has the same digest.
+std::string DeterministicBytes(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+std::string Sha256(absl::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<char*>(digest), length);
+}
+
+absl::StatusOr<std::string> NewNotificationId() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return absl::UnavailableError("the broker could not generate an id; retry with the same key");
+  }
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+// One open Subscribe call: sends the mailbox's deliveries in cursor order, one write in flight.
+//
+// Thread-safe: gRPC callbacks, the hub's notifications and mailbox reads on the work queue all
+// take mu_. Reads run on the work queue so neither gRPC's threads nor the store's committer
+// ever wait for the database. The object deletes itself once gRPC is done with it (OnDone) and
+// no read is scheduled (holds_ == 0).
+class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Delivery>,
+                                           public delivery::MailboxListener {
+ public:
+  MailboxStream(BrokerService& service, const identity::NodeInfo& node,
+                const safeguard::v1::SubscribeRequest& request)
+      : service_(service),
+        mailbox_(node.id),
+        cursor_(request.after_cursor()),
+        include_acknowledged_(request.include_acknowledged()),
+        follow_(request.follow()) {}
+
+  void Start() {
+    if (follow_) {
+      absl::Status registered = service_.hub_.Register(mailbox_, this);
+      if (!registered.ok()) {
+        absl::MutexLock lock(&mu_);
+        FinishLocked(ToGrpcStatus(registered));
+        return;
+      }
+      registered_ = true;
+    }
+    absl::MutexLock lock(&mu_);
+    ScheduleReadLocked();
+  }
+
+  void OnMailboxChanged() override {
+    absl::MutexLock lock(&mu_);
+    more_ = true;
+    if (!write_in_flight_ && pending_.empty()) ScheduleReadLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    uint64_t sent_cursor = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      write_in_flight_ = false;
+      if (!ok || finished_) {
+        // The client went away; OnCancel or OnDone follows.
+        if (!finished_) FinishLocked(grpc::Status::CANCELLED);
+        return;
+      }
+      sent_cursor = pending_.front().cursor();
+      cursor_ = sent_cursor;
+      pending_.pop_front();
+      if (!pending_.empty()) {
+        StartWriteLocked();
+      } else {
+        ScheduleReadLocked();
+      }
+    }
+    service_.store_.MarkDelivered(mailbox_, {sent_cursor});
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (!finished_) FinishLocked(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (registered_) service_.hub_.Unregister(mailbox_, this);
+    bool destroy;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      destroy = holds_ == 0;
+    }
+    if (destroy) delete this;
+  }
+
+ private:
+  void ScheduleReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || read_scheduled_) return;
+    read_scheduled_ = true;
+    more_ = false;
+    ++holds_;
+    service_.mailbox_readers_.Post([this] { ReadAndRelease(); });
+  }
+
+  void ReadAndRelease() {
+    bool destroy;
+    {
+      absl::MutexLock lock(&mu_);
+      read_scheduled_ = false;
+      if (!finished_ && !write_in_flight_ && pending_.empty()) ReadLocked();
+      destroy = --holds_ == 0 && done_;
+    }
+    if (destroy) delete this;
+  }
+
+  void ReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto batch = service_.store_.ReadMailbox(mailbox_, cursor_, include_acknowledged_,
+                                             kMailboxReadBatch);
+    if (!batch.ok()) {
+      SAFEGUARD_LOG_ERROR("reading mailbox ", mailbox_, ": ", batch.status().ToString());
+      FinishLocked(ToGrpcStatus(batch.status()));
+      return;
+    }
+    for (storage::StoredDelivery& stored : *batch) {
+      Delivery& d = pending_.emplace_back();
+      d.set_cursor(stored.cursor);
+      d.set_notification_id(stored.notification_id);
+      d.set_sender_node_id(stored.sender);
+      if (const auto* sender = service_.registry_.FindById(stored.sender)) {
+        d.set_sender_node_type(std::string(protocol::NodeTypeName(sender->type)));
+      }
+      *d.mutable_accepted_at() = ToProto(stored.accepted_at);
+      *d.mutable_notification() = std::move(stored.notification);
+      if (stored.acknowledged_at) {
+        *d.mutable_acknowledged_at() = ToProto(*stored.acknowledged_at);
+        d.set_acknowledged_by(stored.acknowledged_by);
+      }
+    }
+    if (!pending_.empty()) {
+      StartWriteLocked();
+    } else if (more_) {
+      ScheduleReadLocked();
+    } else if (!follow_) {
+      FinishLocked(grpc::Status::OK);  // backlog sent
+    }
+    // else: caught up; OnMailboxChanged schedules the next read.
+  }
+
+  void StartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    write_in_flight_ = true;
+    StartWrite(&pending_.front());
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  BrokerService& service_;
+  const std::string mailbox_;
+  bool registered_ = false;  // written in Start before any callback can run
+
+  absl::Mutex mu_;
+  uint64_t cursor_ ABSL_GUARDED_BY(mu_);  // last cursor sent
+  const bool include_acknowledged_;
+  const bool follow_;
+  std::deque<Delivery> pending_ ABSL_GUARDED_BY(mu_);  // front() is being written when in flight
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool more_ ABSL_GUARDED_BY(mu_) = false;  // the mailbox changed since the last read began
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;  // scheduled reads that still reference this object
+};
+
+BrokerService::BrokerService(const identity::NodeRegistry& registry, storage::Store& store,
+                             delivery::MailboxHub& hub, const Clock& clock)
+    : registry_(registry), store_(store), hub_(hub), clock_(clock), resolver_(registry) {}
+
+BrokerService::~BrokerService() = default;
+
+absl::StatusOr<const identity::NodeInfo*> BrokerService::Authenticate(
+    grpc::CallbackServerContext* context) {
+  auto auth = context->auth_context();
+  std::vector<std::string> uris;
+  if (auth && auth->IsPeerAuthenticated()) {
+    for (const auto& value : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+      uris.emplace_back(value.data(), value.size());
+    }
+  }
+  auto node = registry_.Authenticate(uris);
+  if (!node.ok()) {
+    SAFEGUARD_LOG_WARN("refused call from ", context->peer(), ": ", node.status().message());
+    return absl::UnauthenticatedError(
+        "your client certificate does not identify a node of this partnership; ask the "
+        "partnership's administrator to check your certificate and registration");
+  }
+  return node;
+}
+
+grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* context,
+                                                const safeguard::v1::SubmitRequest* request,
+                                                safeguard::v1::SubmitResponse* response) {
+  auto sender = Authenticate(context);
+  if (!sender.ok()) return FinishNow(context, sender.status());
+  const identity::NodeInfo& node = **sender;
+  if (node.type == protocol::NodeType::kAuditor) {
+    return FinishNow(context, absl::PermissionDeniedError(
+                                  "auditor nodes may not send notifications"));
+  }
+  if (!request->has_notification()) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "notification: is missing; send the notification to submit"));
+  }
+  storage::AcceptRequest accept;
+  accept.notification = request->notification();
+  if (absl::Status valid = protocol::NormaliseAndValidate(accept.notification, clock_.Now());
+      !valid.ok()) {
+    SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  absl::StrCat("notification.", valid.message())));
+  }
+  auto recipients = resolver_.Resolve(node, accept.notification);
+  if (!recipients.ok()) {
+    return FinishNow(context,
+                     absl::InvalidArgumentError(
+                         absl::StrCat("notification.", recipients.status().message())));
+  }
+  auto id = NewNotificationId();
+  if (!id.ok()) return FinishNow(context, id.status());
+  accept.notification_id = *std::move(id);
+  accept.sender = node.id;
+  accept.idempotency_key = accept.notification.idempotency_key();
+  accept.content_digest = Sha256(DeterministicBytes(accept.notification));
+  std::map<std::string, std::string> reasons;
+  for (const auto& r : *recipients) {
+    accept.recipients.push_back(r.node->id);
+    reasons[r.node->id] = r.reason;
+  }
+
+  auto* reactor = context->DefaultReactor();
+  store_.Accept(std::move(accept), [this, reactor, response, reasons = std::move(reasons),
+                                    sender_id = node.id](
+                                       absl::StatusOr<storage::Accepted> accepted) {
+    if (!accepted.ok()) {
+      SAFEGUARD_LOG_WARN("could not accept notification from ", sender_id, ": ",
+                         accepted.status().message());
+      reactor->Finish(ToGrpcStatus(accepted.status()));
+      return;
+    }
+    response->set_notification_id(accepted->notification_id);
+    response->set_sequence(accepted->sequence);
+    *response->mutable_accepted_at() = ToProto(accepted->accepted_at);
+    response->set_duplicate(accepted->duplicate);
+    for (const std::string& id : accepted->recipients) {
+      auto* r = response->add_recipients();
+      r->set_node_id(id);
+      if (const auto* info = registry_.FindById(id)) {
+        r->set_node_type(std::string(protocol::NodeTypeName(info->type)));
+      }
+      auto reason = reasons.find(id);
+      r->set_reason(reason != reasons.end() ? reason->second : "as first accepted");
+    }
+    SAFEGUARD_LOG_DEBUG("accepted ", accepted->notification_id, " from ", sender_id, " for ",
+                        absl::StrJoin(accepted->recipients, ","),
+                        accepted->duplicate ? " (retry)" : "");
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<Delivery>* BrokerService::Subscribe(
+    grpc::CallbackServerContext* context, const safeguard::v1::SubscribeRequest* request) {
+  auto caller = Authenticate(context);
+  absl::Status refusal;
+  if (!caller.ok()) {
+    refusal = caller.status();
+  } else if (!request->mailbox().empty() && request->mailbox() != (*caller)->id) {
+    SAFEGUARD_LOG_WARN("node ", (*caller)->id, " asked to read mailbox of another node");
+    refusal = absl::PermissionDeniedError(absl::StrCat(
+        "node '", (*caller)->id, "' may read only its own mailbox, not '", request->mailbox(),
+        "'"));
+  }
+  if (!refusal.ok()) {
+    // A reactor that only finishes.
+    class Refused final : public grpc::ServerWriteReactor<Delivery> {
+     public:
+      explicit Refused(grpc::Status s) { Finish(std::move(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(ToGrpcStatus(refusal));
+  }
+  auto* stream = new MailboxStream(*this, **caller, *request);
+  stream->Start();
+  return stream;
+}
+
+grpc::ServerUnaryReactor* BrokerService::Acknowledge(
+    grpc::CallbackServerContext* context, const safeguard::v1::AcknowledgeRequest* request,
+    safeguard::v1::AcknowledgeResponse* response) {
+  auto caller = Authenticate(context);
+  if (!caller.ok()) return FinishNow(context, caller.status());
+  if (request->cursor() == 0) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "cursor: is 0; give the cursor of the delivery to acknowledge"));
+  }
+  if (request->acknowledged_by().empty() || request->acknowledged_by().size() > 200) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "acknowledged_by: give the person or system that took the "
+                                  "delivery on (1 to 200 characters)"));
+  }
+  auto* reactor = context->DefaultReactor();
+  store_.Acknowledge((*caller)->id, request->cursor(), request->acknowledged_by(),
+                     [reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
+                       if (!ack.ok()) {
+                         reactor->Finish(ToGrpcStatus(ack.status()));
+                         return;
+                       }
+                       response->set_cursor(ack->cursor);
+                       response->set_notification_id(ack->notification_id);
+                       *response->mutable_acknowledged_at() = ToProto(ack->acknowledged_at);
+                       response->set_acknowledged_by(ack->acknowledged_by);
+                       response->set_already_acknowledged(ack->already_acknowledged);
+                       reactor->Finish(grpc::Status::OK);
+                     });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BrokerService::GetStatus(grpc::CallbackServerContext* context,
+                                                   const safeguard::v1::GetStatusRequest* request,
+                                                   safeguard::v1::NotificationStatus* response) {
+  auto caller = Authenticate(context);
+  if (!caller.ok()) return FinishNow(context, caller.status());
+  if (request->notification_id().size() != 32) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "notification_id: must be the 32-character id Submit returned"));
+  }
+  auto status = store_.GetStatus(request->notification_id());
+  if (!status.ok()) return FinishNow(context, status.status());
+  if (status->sender != (*caller)->id) {
+    return FinishNow(context, absl::PermissionDeniedError(
+                                  "only the node that sent a notification may ask its status"));
+  }
+  response->set_notification_id(status->notification_id);
+  response->set_sequence(status->sequence);
+  response->set_type(status->type);
+  *response->mutable_accepted_at() = ToProto(status->accepted_at);
+  for (const auto& r : status->recipients) {
+    auto* out = response->add_recipients();
+    out->set_node_id(r.node_id);
+    if (const auto* info = registry_.FindById(r.node_id)) {
+      out->set_node_type(std::string(protocol::NodeTypeName(info->type)));
+    }
+    if (r.acknowledged_at) {
+      out->set_state(safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED);
+      *out->mutable_acknowledged_at() = ToProto(*r.acknowledged_at);
+      out->set_acknowledged_by(r.acknowledged_by);
+    } else if (r.delivered_at) {
+      out->set_state(safeguard::v1::DELIVERY_STATE_DELIVERED);
+    } else {
+      out->set_state(safeguard::v1::DELIVERY_STATE_QUEUED);
+    }
+    if (r.delivered_at) *out->mutable_delivered_at() = ToProto(*r.delivered_at);
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+}  // namespace safeguard::server

@@ -1,0 +1,53 @@
+// The Broker gRPC service: authenticates every call against the caller's certificate, checks
+// what the caller may do, and hands the work to routing, storage and delivery.
+#ifndef SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
+#define SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
+
+#include "absl/status/statusor.h"
+#include "broker/common/clock.h"
+#include "broker/delivery/mailbox_hub.h"
+#include "broker/identity/node_registry.h"
+#include "broker/routing/recipient_resolver.h"
+#include "broker/server/work_queue.h"
+#include "broker/storage/store.h"
+#include "safeguard/v1/broker.grpc.pb.h"
+
+namespace safeguard::server {
+
+// Thread-safe. Every RPC is denied unless the caller's certificate names a registered node.
+class BrokerService final : public safeguard::v1::Broker::CallbackService {
+ public:
+  BrokerService(const identity::NodeRegistry& registry, storage::Store& store,
+                delivery::MailboxHub& hub, const Clock& clock);
+  ~BrokerService() override;
+
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
+                                   const safeguard::v1::SubmitRequest* request,
+                                   safeguard::v1::SubmitResponse* response) override;
+  grpc::ServerWriteReactor<safeguard::v1::Delivery>* Subscribe(
+      grpc::CallbackServerContext* context,
+      const safeguard::v1::SubscribeRequest* request) override;
+  grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
+                                        const safeguard::v1::AcknowledgeRequest* request,
+                                        safeguard::v1::AcknowledgeResponse* response) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const safeguard::v1::GetStatusRequest* request,
+                                      safeguard::v1::NotificationStatus* response) override;
+
+ private:
+  class MailboxStream;
+
+  // The caller's node, or UNAUTHENTICATED (details go to the log, not to the caller).
+  absl::StatusOr<const identity::NodeInfo*> Authenticate(grpc::CallbackServerContext* context);
+
+  const identity::NodeRegistry& registry_;
+  storage::Store& store_;
+  delivery::MailboxHub& hub_;
+  const Clock& clock_;
+  routing::RecipientResolver resolver_;
+  WorkQueue mailbox_readers_{2};
+};
+
+}  // namespace safeguard::server
+
+#endif  // SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_

@@ -1,0 +1,154 @@
+// safeguard-broker: the partnership's information-sharing broker.
+//
+//   safeguard-broker --config=/etc/safeguard/broker.conf
+//
+// Serves the Broker gRPC service with mutual TLS on the configured address until SIGTERM or
+// SIGINT, then stops accepting calls, finishes the ones in flight and commits what is queued.
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/config/broker_config.h"
+#include "broker/delivery/mailbox_hub.h"
+#include "broker/identity/node_registry.h"
+#include "broker/server/broker_service.h"
+#include "broker/server/log.h"
+#include "broker/server/tls_files.h"
+#include "broker/storage/sqlite_store.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Path of the broker's configuration file (protobuf text format; see "
+          "deploy/demo/broker.conf.example and docs/operations.md). Required.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write the port the broker listens on to this file once it is serving "
+          "(useful with listen_address port 0).");
+ABSL_FLAG(bool, verbose, false,
+          "Log every accepted notification (ids, node ids and types only; never content).");
+ABSL_FLAG(bool, check_config, false, "Check the configuration and TLS files, then exit.");
+
+namespace {
+
+using safeguard::server::Log;
+
+int Fail(const absl::Status& status) {
+  SAFEGUARD_LOG_ERROR(status.message());
+  return 1;
+}
+
+int Run() {
+  std::string config_path = absl::GetFlag(FLAGS_config);
+  if (config_path.empty()) {
+    std::cerr << "safeguard-broker: --config is required (see --help)\n";
+    return 2;
+  }
+  auto config = safeguard::config::LoadBrokerConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  if (absl::Status tls = safeguard::server::CheckTlsFiles(config->tls()); !tls.ok()) {
+    return Fail(tls);
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::cout << config_path << ": OK (" << config->nodes_size() << " nodes)\n";
+    return 0;
+  }
+
+  // Block the stop signals in every thread; one thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  safeguard::identity::NodeRegistry registry(*config);
+  auto store = safeguard::storage::SqliteStore::Open(
+      {.data_directory = config->data_directory(),
+       .max_commit_batch = static_cast<int>(config->limits().max_commit_batch())});
+  if (!store.ok()) return Fail(store.status());
+  safeguard::delivery::MailboxHub hub(
+      static_cast<int>(config->limits().max_subscriptions_per_node()));
+  (*store)->SetCommitListener([&hub](const std::vector<std::string>& m) { hub.Notify(m); });
+  safeguard::server::BrokerService service(registry, **store, hub,
+                                           safeguard::SystemClock::Get());
+
+  const auto& tls = config->tls();
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.private_key(), tls.certificate(), tls.ca_certificate(),
+      tls.reload_interval_seconds());
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!tls.crl_directory().empty()) options.set_crl_directory(tls.crl_directory());
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config->listen_address(),
+                           grpc::experimental::TlsServerCredentials(options), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_message_bytes()));
+  builder.SetMaxSendMessageSize(static_cast<int>(config->limits().max_message_bytes()) * 2);
+  // Agencies' systems keep idle streams open; let them ping every 20 s to keep NAT state.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return Fail(absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config->listen_address(),
+        ": is the address valid for this machine and the port free?")));
+  }
+  SAFEGUARD_LOG_INFO("safeguard-broker serving partnership ", config->partnership(), " on ",
+                     config->listen_address(), " (port ", port, ") with ",
+                     config->nodes_size(), " nodes; store ", config->data_directory());
+  if (std::string port_file = absl::GetFlag(FLAGS_port_file); !port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << port << "\n";
+    }
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  SAFEGUARD_LOG_INFO("stopping on signal ", signal);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Wait();
+  store->reset();  // commits everything still queued
+  SAFEGUARD_LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the partnership's safeguarding information-sharing broker.\n\n"
+      "Usage: safeguard-broker --config=FILE [--port_file=FILE] [--verbose]\n\n"
+      "Serves the Broker gRPC service with mutual TLS. Every node's client certificate must be\n"
+      "issued by the partnership CA and name the node as spiffe://<partnership>/<type>/<id>;\n"
+      "certificates are minted with certs/safeguard-certs. Stop with SIGTERM or Ctrl-C.");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "safeguard_broker_main");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.normalize_filename = [](absl::string_view f) { return std::string(f); };
+  absl::SetFlagsUsageConfig(usage);
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::cerr << "safeguard-broker: unexpected argument '" << rest[1] << "' (see --help)\n";
+    return 2;
+  }
+  return Run();
+}

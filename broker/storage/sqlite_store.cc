@@ -1,0 +1,524 @@
+#include "broker/storage/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "clients/protocol/status_macros.h"
+
+namespace safeguard::storage {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS notifications (
+  seq             INTEGER PRIMARY KEY,
+  id              TEXT    NOT NULL UNIQUE,
+  sender          TEXT    NOT NULL,
+  idempotency_key TEXT    NOT NULL,
+  content_digest  BLOB    NOT NULL,
+  type            INTEGER NOT NULL,
+  accepted_at_us  INTEGER NOT NULL,
+  body            BLOB    NOT NULL,
+  UNIQUE (sender, idempotency_key)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  cursor             INTEGER PRIMARY KEY,
+  mailbox            TEXT    NOT NULL,
+  notification_seq   INTEGER NOT NULL REFERENCES notifications (seq),
+  delivered_at_us    INTEGER,
+  acknowledged_at_us INTEGER,
+  acknowledged_by    TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_mailbox ON deliveries (mailbox, cursor);
+CREATE INDEX IF NOT EXISTS deliveries_by_notification ON deliveries (notification_seq);
+)sql";
+
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+// A prepared statement, reset on destruction so it can be reused. Thread-compatible.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  absl::Status status() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("preparing SQL: ", sqlite3_errmsg(db_)));
+  }
+  void Bind(int i, absl::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, absl::string_view s) {
+    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  // Returns SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  std::string Blob(int col) {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
+  std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc), " (", sqlite3_errmsg(db), ")");
+  if (rc == SQLITE_FULL) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the broker's disk is full; nothing was stored (", message, ")"));
+  }
+  return absl::UnavailableError(absl::StrCat("storage failure: ", message));
+}
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string message = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    if (rc == SQLITE_FULL) return SqlError(db, rc, sql);
+    return absl::UnavailableError(absl::StrCat("storage failure running '", sql, "': ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("cannot open store ", path, ": ", message));
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_extended_result_codes(db, 0);
+  // WAL with synchronous=FULL: every COMMIT fsyncs the write-ahead log before returning.
+  absl::Status s = Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+  if (!s.ok()) {
+    sqlite3_close(db);
+    return s;
+  }
+  return db;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_directory, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data directory ", options.data_directory, ": ", ec.message()));
+  }
+  std::string lock_path = options.data_directory + "/LOCK";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", options.data_directory,
+        " is in use by another broker process; stop it first or use another directory"));
+  }
+  std::string db_path = options.data_directory + "/broker.db";
+  auto writer = OpenConnection(db_path);
+  if (!writer.ok()) {
+    ::close(lock_fd);
+    return writer.status();
+  }
+  absl::Status schema = Exec(*writer, kSchema);
+  if (schema.ok()) {
+    Statement version(*writer, "PRAGMA user_version");
+    if (version.Step() == SQLITE_ROW) {
+      int64_t v = version.Int(0);
+      if (v == 0) {
+        schema = Exec(*writer, absl::StrCat("PRAGMA user_version=", kSchemaVersion).c_str());
+      } else if (v != kSchemaVersion) {
+        schema = absl::FailedPreconditionError(
+            absl::StrCat("store ", db_path, " has schema version ", v, "; this broker reads ",
+                         kSchemaVersion));
+      }
+    }
+  }
+  if (!schema.ok()) {
+    sqlite3_close(*writer);
+    ::close(lock_fd);
+    return schema;
+  }
+  auto reader = OpenConnection(db_path);
+  if (!reader.ok()) {
+    sqlite3_close(*writer);
+    ::close(lock_fd);
+    return reader.status();
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(options, *writer, *reader, lock_fd));
+}
+
+SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader,
+                         int lock_fd)
+    : options_(options), writer_(writer), lock_fd_(lock_fd), reader_(reader) {
+  committer_ = std::thread([this] { CommitterLoop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  committer_.join();
+  {
+    absl::MutexLock lock(&reader_mu_);
+    sqlite3_close(reader_);
+  }
+  sqlite3_close(writer_);
+  ::close(lock_fd_);
+}
+
+void SqliteStore::SetCommitListener(CommitListener listener) { listener_ = std::move(listener); }
+
+SqliteStore::Stats SqliteStore::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void SqliteStore::Accept(AcceptRequest request, AcceptCallback done) {
+  Enqueue(AcceptOp{std::move(request), std::move(done)});
+}
+
+void SqliteStore::Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
+                              AcknowledgeCallback done) {
+  Enqueue(AckOp{std::move(mailbox), cursor, std::move(acknowledged_by), std::move(done)});
+}
+
+void SqliteStore::MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) {
+  if (cursors.empty()) return;
+  Enqueue(DeliveredOp{std::move(mailbox), std::move(cursors)});
+}
+
+void SqliteStore::Enqueue(Op op) {
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      refused = absl::UnavailableError("the broker is shutting down; retry with the same key");
+    } else if (!failed_.ok()) {
+      refused = failed_;
+    } else {
+      queue_.push_back(std::move(op));
+      return;
+    }
+  }
+  Fail(op, refused);
+}
+
+void SqliteStore::Fail(Op& op, const absl::Status& status) {
+  if (auto* a = std::get_if<AcceptOp>(&op)) {
+    std::move(a->done)(status);
+  } else if (auto* k = std::get_if<AckOp>(&op)) {
+    std::move(k->done)(status);
+  }
+}
+
+void SqliteStore::Complete(Op& op) {
+  if (auto* a = std::get_if<AcceptOp>(&op)) {
+    std::move(a->done)(std::move(a->result));
+  } else if (auto* k = std::get_if<AckOp>(&op)) {
+    std::move(k->done)(std::move(k->result));
+  }
+}
+
+void SqliteStore::CommitterLoop() {
+  for (;;) {
+    std::deque<Op> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](SqliteStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+            return s->stopping_ || !s->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, and everything queued has been committed
+      size_t n = std::min<size_t>(queue_.size(), options_.max_commit_batch);
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+  }
+}
+
+void SqliteStore::CommitBatch(std::deque<Op>& batch) {
+  absl::Time now = options_.clock->Now();
+  std::vector<std::string> touched;
+  absl::Status status = Exec(writer_, "BEGIN IMMEDIATE");
+  for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
+    status = std::visit([&](auto& op) { return Apply(op, now, touched); }, batch[i]);
+  }
+  if (status.ok()) status = Exec(writer_, "COMMIT");
+  if (!status.ok()) {
+    // Nothing in this batch is durable. Roll back (ignoring a failure: the transaction may
+    // already be gone) and tell every waiter.
+    sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!absl::IsResourceExhausted(status)) {
+      absl::MutexLock lock(&mu_);
+      failed_ = absl::UnavailableError(absl::StrCat(
+          status.message(), "; the broker stopped accepting writes and must be restarted"));
+      status = failed_;
+    }
+    for (Op& op : batch) Fail(op, status);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.commits++;
+    stats_.operations += batch.size();
+  }
+  for (Op& op : batch) Complete(op);
+  if (listener_ && !touched.empty()) {
+    std::set<std::string> unique(touched.begin(), touched.end());
+    listener_(std::vector<std::string>(unique.begin(), unique.end()));
+  }
+}
+
+absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::string>& touched) {
+  const AcceptRequest& req = op.request;
+  // A retry of an earlier submit: answer with what was accepted then.
+  {
+    Statement find(writer_,
+                   "SELECT id, seq, accepted_at_us, content_digest FROM notifications "
+                   "WHERE sender = ?1 AND idempotency_key = ?2");
+    RETURN_IF_ERROR(find.status());
+    find.Bind(1, req.sender);
+    find.Bind(2, req.idempotency_key);
+    int rc = find.Step();
+    if (rc == SQLITE_ROW) {
+      if (find.Blob(3) != req.content_digest) {
+        op.result = absl::AlreadyExistsError(absl::StrCat(
+            "idempotency_key '", req.idempotency_key, "' was already used for notification ",
+            find.Text(0), " with different content; use a new key for a new notification"));
+        return absl::OkStatus();
+      }
+      Accepted accepted;
+      accepted.notification_id = find.Text(0);
+      accepted.sequence = static_cast<uint64_t>(find.Int(1));
+      accepted.accepted_at = FromMicros(find.Int(2));
+      accepted.duplicate = true;
+      Statement recipients(writer_,
+                           "SELECT mailbox FROM deliveries WHERE notification_seq = ?1 "
+                           "ORDER BY cursor");
+      RETURN_IF_ERROR(recipients.status());
+      recipients.Bind(1, static_cast<int64_t>(accepted.sequence));
+      while ((rc = recipients.Step()) == SQLITE_ROW) {
+        accepted.recipients.push_back(recipients.Text(0));
+      }
+      if (rc != SQLITE_DONE) return SqlError(writer_, rc, "reading recipients");
+      op.result = std::move(accepted);
+      return absl::OkStatus();
+    }
+    if (rc != SQLITE_DONE) return SqlError(writer_, rc, "checking idempotency key");
+  }
+  std::string body;
+  if (!req.notification.SerializeToString(&body)) {
+    op.result = absl::InvalidArgumentError("notification could not be serialised");
+    return absl::OkStatus();
+  }
+  Statement insert(writer_,
+                   "INSERT INTO notifications (id, sender, idempotency_key, content_digest, "
+                   "type, accepted_at_us, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  RETURN_IF_ERROR(insert.status());
+  insert.Bind(1, req.notification_id);
+  insert.Bind(2, req.sender);
+  insert.Bind(3, req.idempotency_key);
+  insert.BindBlob(4, req.content_digest);
+  insert.Bind(5, static_cast<int64_t>(req.notification.type()));
+  insert.Bind(6, ToMicros(now));
+  insert.BindBlob(7, body);
+  int rc = insert.Step();
+  if (rc != SQLITE_DONE) return SqlError(writer_, rc, "storing notification");
+  int64_t seq = sqlite3_last_insert_rowid(writer_);
+
+  Statement deliver(writer_,
+                    "INSERT INTO deliveries (mailbox, notification_seq) VALUES (?1, ?2)");
+  RETURN_IF_ERROR(deliver.status());
+  for (const std::string& mailbox : req.recipients) {
+    deliver.Reset();
+    deliver.Bind(1, mailbox);
+    deliver.Bind(2, seq);
+    rc = deliver.Step();
+    if (rc != SQLITE_DONE) return SqlError(writer_, rc, "queueing delivery");
+    touched.push_back(mailbox);
+  }
+  Accepted accepted;
+  accepted.notification_id = req.notification_id;
+  accepted.sequence = static_cast<uint64_t>(seq);
+  accepted.accepted_at = now;
+  accepted.recipients = req.recipients;
+  op.result = std::move(accepted);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::string>&) {
+  Statement find(writer_,
+                 "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
+                 "JOIN notifications n ON n.seq = d.notification_seq "
+                 "WHERE d.cursor = ?1 AND d.mailbox = ?2");
+  RETURN_IF_ERROR(find.status());
+  find.Bind(1, static_cast<int64_t>(op.cursor));
+  find.Bind(2, op.mailbox);
+  int rc = find.Step();
+  if (rc == SQLITE_DONE) {
+    op.result = absl::NotFoundError(
+        absl::StrCat("there is no delivery with cursor ", op.cursor, " in mailbox '", op.mailbox,
+                     "'"));
+    return absl::OkStatus();
+  }
+  if (rc != SQLITE_ROW) return SqlError(writer_, rc, "reading delivery");
+  Acknowledged ack;
+  ack.cursor = op.cursor;
+  ack.notification_id = find.Text(0);
+  if (!find.IsNull(1)) {
+    ack.acknowledged_at = FromMicros(find.Int(1));
+    ack.acknowledged_by = find.Text(2);
+    ack.already_acknowledged = true;
+    op.result = std::move(ack);
+    return absl::OkStatus();
+  }
+  Statement update(writer_,
+                   "UPDATE deliveries SET acknowledged_at_us = ?1, acknowledged_by = ?2, "
+                   "delivered_at_us = COALESCE(delivered_at_us, ?1) WHERE cursor = ?3");
+  RETURN_IF_ERROR(update.status());
+  update.Bind(1, ToMicros(now));
+  update.Bind(2, op.acknowledged_by);
+  update.Bind(3, static_cast<int64_t>(op.cursor));
+  rc = update.Step();
+  if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording acknowledgement");
+  ack.acknowledged_at = now;
+  ack.acknowledged_by = op.acknowledged_by;
+  op.result = std::move(ack);
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>&) {
+  Statement update(writer_,
+                   "UPDATE deliveries SET delivered_at_us = ?1 "
+                   "WHERE cursor = ?2 AND mailbox = ?3 AND delivered_at_us IS NULL");
+  RETURN_IF_ERROR(update.status());
+  for (uint64_t cursor : op.cursors) {
+    update.Reset();
+    update.Bind(1, ToMicros(now));
+    update.Bind(2, static_cast<int64_t>(cursor));
+    update.Bind(3, op.mailbox);
+    int rc = update.Step();
+    if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording delivery");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::string& mailbox,
+                                                                     uint64_t after_cursor,
+                                                                     bool include_acknowledged,
+                                                                     int limit) {
+  absl::MutexLock lock(&reader_mu_);
+  Statement read(reader_,
+                 "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.body, "
+                 "d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
+                 "JOIN notifications n ON n.seq = d.notification_seq "
+                 "WHERE d.mailbox = ?1 AND d.cursor > ?2 "
+                 "AND (?3 OR d.acknowledged_at_us IS NULL) ORDER BY d.cursor LIMIT ?4");
+  RETURN_IF_ERROR(read.status());
+  read.Bind(1, mailbox);
+  read.Bind(2, static_cast<int64_t>(after_cursor));
+  read.Bind(3, static_cast<int64_t>(include_acknowledged ? 1 : 0));
+  read.Bind(4, static_cast<int64_t>(limit));
+  std::vector<StoredDelivery> out;
+  int rc;
+  while ((rc = read.Step()) == SQLITE_ROW) {
+    StoredDelivery d;
+    d.cursor = static_cast<uint64_t>(read.Int(0));
+    d.notification_id = read.Text(1);
+    d.sender = read.Text(2);
+    d.accepted_at = FromMicros(read.Int(3));
+    if (!d.notification.ParseFromString(read.Blob(4))) {
+      return absl::DataLossError(absl::StrCat("stored notification ", d.notification_id,
+                                              " cannot be parsed; the store is damaged"));
+    }
+    if (!read.IsNull(5)) {
+      d.acknowledged_at = FromMicros(read.Int(5));
+      d.acknowledged_by = read.Text(6);
+    }
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading mailbox");
+  return out;
+}
+
+absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notification_id) {
+  absl::MutexLock lock(&reader_mu_);
+  Statement find(reader_,
+                 "SELECT seq, sender, type, accepted_at_us FROM notifications WHERE id = ?1");
+  RETURN_IF_ERROR(find.status());
+  find.Bind(1, notification_id);
+  int rc = find.Step();
+  if (rc == SQLITE_DONE) {
+    return absl::NotFoundError(absl::StrCat("no notification with id '", notification_id, "'"));
+  }
+  if (rc != SQLITE_ROW) return SqlError(reader_, rc, "reading notification");
+  StoredStatus status;
+  status.notification_id = notification_id;
+  status.sequence = static_cast<uint64_t>(find.Int(0));
+  status.sender = find.Text(1);
+  status.type = static_cast<safeguard::v1::NotificationType>(find.Int(2));
+  status.accepted_at = FromMicros(find.Int(3));
+  Statement deliveries(reader_,
+                       "SELECT mailbox, delivered_at_us, acknowledged_at_us, acknowledged_by "
+                       "FROM deliveries WHERE notification_seq = ?1 ORDER BY cursor");
+  RETURN_IF_ERROR(deliveries.status());
+  deliveries.Bind(1, static_cast<int64_t>(status.sequence));
+  while ((rc = deliveries.Step()) == SQLITE_ROW) {
+    RecipientState r;
+    r.node_id = deliveries.Text(0);
+    if (!deliveries.IsNull(1)) r.delivered_at = FromMicros(deliveries.Int(1));
+    if (!deliveries.IsNull(2)) {
+      r.acknowledged_at = FromMicros(deliveries.Int(2));
+      r.acknowledged_by = deliveries.Text(3);
+    }
+    status.recipients.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading deliveries");
+  return status;
+}
+
+}  // namespace safeguard::storage

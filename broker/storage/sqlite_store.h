@@ -1,0 +1,107 @@
+// The embedded default store: one SQLite database in WAL mode with synchronous=FULL, written by
+// a single committer thread that groups concurrent writes into one transaction and one fsync.
+#ifndef SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_
+#define SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "broker/common/clock.h"
+#include "broker/storage/store.h"
+
+struct sqlite3;
+
+namespace safeguard::storage {
+
+struct SqliteStoreOptions {
+  std::string data_directory;
+  int max_commit_batch = 512;
+  const Clock* clock = &SystemClock::Get();
+};
+
+// Thread-safe.
+//
+// Invariants: only the committer thread writes; a callback runs only after the COMMIT that
+// holds its write returned SQLITE_OK; after a failed COMMIT (other than disk full) every later
+// write fails UNAVAILABLE — as PostgreSQL learnt, a failed fsync is not retried and trusted.
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) <data_directory>/broker.db and takes an exclusive lock on the
+  // directory, so two brokers can never share one store.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options);
+  ~SqliteStore() override;
+
+  void Accept(AcceptRequest request, AcceptCallback done) override;
+  void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
+                   AcknowledgeCallback done) override;
+  void MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) override;
+  absl::StatusOr<std::vector<StoredDelivery>> ReadMailbox(const std::string& mailbox,
+                                                          uint64_t after_cursor,
+                                                          bool include_acknowledged,
+                                                          int limit) override;
+  absl::StatusOr<StoredStatus> GetStatus(const std::string& notification_id) override;
+  void SetCommitListener(CommitListener listener) override;
+
+  // Counters for benchmarks and logs.
+  struct Stats {
+    uint64_t commits = 0;
+    uint64_t operations = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct AcceptOp {
+    AcceptRequest request;
+    AcceptCallback done;
+    absl::StatusOr<Accepted> result = absl::UnknownError("not run");
+  };
+  struct AckOp {
+    std::string mailbox;
+    uint64_t cursor;
+    std::string acknowledged_by;
+    AcknowledgeCallback done;
+    absl::StatusOr<Acknowledged> result = absl::UnknownError("not run");
+  };
+  struct DeliveredOp {
+    std::string mailbox;
+    std::vector<uint64_t> cursors;
+  };
+  using Op = std::variant<AcceptOp, AckOp, DeliveredOp>;
+
+  SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader, int lock_fd);
+  void Enqueue(Op op);
+  void CommitterLoop();
+  void CommitBatch(std::deque<Op>& batch);
+  // Applies one operation inside the open transaction. A returned error is a storage failure
+  // (the whole batch rolls back); per-operation refusals are stored in the op's result.
+  absl::Status Apply(AcceptOp& op, absl::Time now, std::vector<std::string>& touched);
+  absl::Status Apply(AckOp& op, absl::Time now, std::vector<std::string>& touched);
+  absl::Status Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>& touched);
+  static void Fail(Op& op, const absl::Status& status);
+  static void Complete(Op& op);
+
+  const SqliteStoreOptions options_;
+  sqlite3* const writer_;  // confined to the committer thread after construction
+  const int lock_fd_;
+
+  absl::Mutex reader_mu_;
+  sqlite3* const reader_ ABSL_GUARDED_BY(reader_mu_);
+
+  mutable absl::Mutex mu_;
+  std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);  // non-OK once a commit failed fatally
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  CommitListener listener_;  // set before the first write, then read-only
+
+  std::thread committer_;
+};
+
+}  // namespace safeguard::storage
+
+#endif  // SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_

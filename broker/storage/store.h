@@ -1,0 +1,110 @@
+// The broker's durable state behind one interface: accepted notifications, mailboxes,
+// acknowledgements. The embedded SQLite store is the default; a PostgreSQL one can follow.
+#ifndef SAFEGUARD_BROKER_STORAGE_STORE_H_
+#define SAFEGUARD_BROKER_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "safeguard/v1/notification.pb.h"
+
+namespace safeguard::storage {
+
+struct AcceptRequest {
+  std::string notification_id;   // fresh random id; kept only if this is not a retry
+  std::string sender;            // node id, from the caller's certificate
+  std::string idempotency_key;
+  std::string content_digest;    // SHA-256 of the normalised notification bytes
+  safeguard::v1::Notification notification;
+  std::vector<std::string> recipients;  // node ids, at least one, no duplicates
+};
+
+struct Accepted {
+  std::string notification_id;
+  uint64_t sequence = 0;
+  absl::Time accepted_at;
+  std::vector<std::string> recipients;
+  bool duplicate = false;  // an earlier submit with the same key was accepted
+};
+
+struct Acknowledged {
+  uint64_t cursor = 0;
+  std::string notification_id;
+  absl::Time acknowledged_at;
+  std::string acknowledged_by;
+  bool already_acknowledged = false;
+};
+
+struct StoredDelivery {
+  uint64_t cursor = 0;
+  std::string notification_id;
+  std::string sender;
+  absl::Time accepted_at;
+  safeguard::v1::Notification notification;
+  std::optional<absl::Time> acknowledged_at;
+  std::string acknowledged_by;
+};
+
+struct RecipientState {
+  std::string node_id;
+  std::optional<absl::Time> delivered_at;
+  std::optional<absl::Time> acknowledged_at;
+  std::string acknowledged_by;
+};
+
+struct StoredStatus {
+  std::string notification_id;
+  std::string sender;
+  uint64_t sequence = 0;
+  safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
+  absl::Time accepted_at;
+  std::vector<RecipientState> recipients;
+};
+
+// Thread-safe. Write operations are queued and committed in groups: each callback runs after
+// the commit that made its operation durable (fsync), on the store's committer thread, and must
+// not block.
+class Store {
+ public:
+  using AcceptCallback = absl::AnyInvocable<void(absl::StatusOr<Accepted>) &&>;
+  using AcknowledgeCallback = absl::AnyInvocable<void(absl::StatusOr<Acknowledged>) &&>;
+  // Told, after each commit, which mailboxes gained deliveries.
+  using CommitListener = std::function<void(const std::vector<std::string>& mailboxes)>;
+
+  virtual ~Store() = default;
+
+  // Accepts a notification durably. A retry (same sender and idempotency key, same content)
+  // answers with the original result and duplicate=true; the same key with different content
+  // fails ALREADY_EXISTS. Disk full: RESOURCE_EXHAUSTED, nothing stored. Any other storage
+  // failure: UNAVAILABLE, and the store refuses further writes until restarted.
+  virtual void Accept(AcceptRequest request, AcceptCallback done) = 0;
+
+  // Acknowledges the delivery at `cursor` in `mailbox`. NOT_FOUND if there is none.
+  virtual void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
+                           AcknowledgeCallback done) = 0;
+
+  // Records that deliveries were sent on a stream (first time only). Best effort: it rides in
+  // the next group commit and nobody waits for it.
+  virtual void MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) = 0;
+
+  // Deliveries in `mailbox` with cursor > after_cursor, in cursor order, at most `limit`.
+  virtual absl::StatusOr<std::vector<StoredDelivery>> ReadMailbox(const std::string& mailbox,
+                                                                  uint64_t after_cursor,
+                                                                  bool include_acknowledged,
+                                                                  int limit) = 0;
+
+  virtual absl::StatusOr<StoredStatus> GetStatus(const std::string& notification_id) = 0;
+
+  // REQUIRES: called before the first write.
+  virtual void SetCommitListener(CommitListener listener) = 0;
+};
+
+}  // namespace safeguard::storage
+
+#endif  // SAFEGUARD_BROKER_STORAGE_STORE_H_

@@ -1,0 +1,163 @@
+#include "clients/protocol/notification_validator.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "clients/protocol/identifiers.h"
+#include "clients/protocol/node_type.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace safeguard::protocol {
+namespace {
+
+using safeguard::v1::IdentifierScheme;
+using safeguard::v1::Notification;
+
+absl::Status FieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+bool IsPrintableAscii(absl::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// Counts code points; protobuf has already checked that strings are valid UTF-8.
+size_t Utf8Length(absl::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+absl::Status ValidateTimestamp(const google::protobuf::Timestamp& ts, absl::string_view field,
+                               absl::Time now) {
+  if (ts.seconds() < google::protobuf::util::TimeUtil::kTimestampMinSeconds ||
+      ts.seconds() > google::protobuf::util::TimeUtil::kTimestampMaxSeconds || ts.nanos() < 0 ||
+      ts.nanos() > 999999999) {
+    return FieldError(field, "timestamp is out of range");
+  }
+  absl::Time t = absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+  if (t > now + kMaxClockSkew) {
+    return FieldError(field, "is in the future; check the sending system's clock");
+  }
+  if (t < absl::FromCivil(absl::CivilDay(1900, 1, 1), absl::UTCTimeZone())) {
+    return FieldError(field, "is before 1900; was it left unset?");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std::string& path) {
+  if (id.value().empty()) return FieldError(path + ".value", "is empty");
+  if (id.value().size() > 64) return FieldError(path + ".value", "is longer than 64 characters");
+  switch (id.scheme()) {
+    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
+      auto nhs = NormaliseNhsNumber(id.value());
+      if (!nhs.ok()) return FieldError(path + ".value", nhs.status().message());
+      id.set_value(*nhs);
+      return absl::OkStatus();
+    }
+    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
+      auto upn = NormaliseSchoolUpn(id.value());
+      if (!upn.ok()) return FieldError(path + ".value", upn.status().message());
+      id.set_value(*upn);
+      return absl::OkStatus();
+    }
+    case safeguard::v1::IDENTIFIER_SCHEME_POLICE_REFERENCE:
+    case safeguard::v1::IDENTIFIER_SCHEME_HOUSING_REFERENCE:
+    case safeguard::v1::IDENTIFIER_SCHEME_LOCAL_AUTHORITY_REFERENCE:
+    case safeguard::v1::IDENTIFIER_SCHEME_LOCAL_REFERENCE:
+      if (id.issuer().empty()) {
+        return FieldError(path + ".issuer",
+                          "is required for a local reference: name the node or organisation "
+                          "that issued it");
+      }
+      if (!IsPrintableAscii(id.value())) {
+        return FieldError(path + ".value", "must be printable ASCII without spaces");
+      }
+      return absl::OkStatus();
+    default:
+      return FieldError(path + ".scheme", "is unset or unknown; use one of IdentifierScheme");
+  }
+}
+
+}  // namespace
+
+absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
+  if (n.idempotency_key().empty()) {
+    return FieldError("idempotency_key", "is empty; give each notification a unique key");
+  }
+  if (n.idempotency_key().size() > kMaxIdempotencyKeyLength ||
+      !IsPrintableAscii(n.idempotency_key())) {
+    return FieldError("idempotency_key", "must be 1 to 128 printable ASCII characters");
+  }
+  if (n.type() == safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED ||
+      !safeguard::v1::NotificationType_IsValid(n.type())) {
+    return FieldError("type", "is unset or unknown; use one of NotificationType");
+  }
+  if (n.severity() == safeguard::v1::SEVERITY_UNSPECIFIED ||
+      !safeguard::v1::Severity_IsValid(n.severity())) {
+    return FieldError("severity", "is unset or unknown; use one of Severity");
+  }
+  if (n.subjects().empty()) {
+    return FieldError("subjects", "is empty; name at least one child");
+  }
+  if (n.subjects_size() > kMaxSubjects) {
+    return FieldError("subjects", absl::StrCat("has more than ", kMaxSubjects, " children"));
+  }
+  for (int i = 0; i < n.subjects_size(); ++i) {
+    auto& subject = *n.mutable_subjects(i);
+    std::string path = absl::StrCat("subjects[", i, "]");
+    if (subject.identifiers().empty()) {
+      return FieldError(path + ".identifiers",
+                        "is empty; give at least one identifier (an NHS number if known)");
+    }
+    if (subject.identifiers_size() > kMaxIdentifiersPerSubject) {
+      return FieldError(path + ".identifiers",
+                        absl::StrCat("has more than ", kMaxIdentifiersPerSubject, " entries"));
+    }
+    for (int j = 0; j < subject.identifiers_size(); ++j) {
+      auto status = ValidateIdentifier(*subject.mutable_identifiers(j),
+                                       absl::StrCat(path, ".identifiers[", j, "]"));
+      if (!status.ok()) return status;
+    }
+    if (!subject.area().empty() && !IsValidNodeId(subject.area())) {
+      return FieldError(path + ".area", "must be an area code such as 'swindon'");
+    }
+    if (Utf8Length(subject.display_name()) > 200) {
+      return FieldError(path + ".display_name", "is longer than 200 characters");
+    }
+    if (subject.has_date_of_birth()) {
+      auto status = ValidateTimestamp(subject.date_of_birth(), path + ".date_of_birth", now);
+      if (!status.ok()) return status;
+    }
+  }
+  if (n.summary().empty()) {
+    return FieldError("summary", "is empty; say in a sentence what happened");
+  }
+  if (Utf8Length(n.summary()) > kMaxSummaryLength) {
+    return FieldError("summary",
+                      absl::StrCat("is longer than ", kMaxSummaryLength,
+                                   " characters; put structured facts in details"));
+  }
+  if (!n.has_occurred_at()) {
+    return FieldError("occurred_at", "is required: when did the event happen?");
+  }
+  if (auto s = ValidateTimestamp(n.occurred_at(), "occurred_at", now); !s.ok()) return s;
+  if (n.has_reported_at()) {
+    if (auto s = ValidateTimestamp(n.reported_at(), "reported_at", now); !s.ok()) return s;
+  }
+  if (n.recipients_size() > kMaxRecipients) {
+    return FieldError("recipients", absl::StrCat("has more than ", kMaxRecipients, " nodes"));
+  }
+  for (int i = 0; i < n.recipients_size(); ++i) {
+    if (!IsValidNodeId(n.recipients(i))) {
+      return FieldError(absl::StrCat("recipients[", i, "]"),
+                        absl::StrCat("'", n.recipients(i), "' is not a valid node id"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace safeguard::protocol

@@ -1,0 +1,496 @@
+// safeguardctl: the command-line client for agencies, practitioners' IT teams and scripts.
+// Run `safeguardctl help` for the commands.
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "clients/safeguardctl/command_line.h"
+#include "clients/sdk/broker_client.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace safeguard::ctl {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kOverview = R"(safeguardctl - talk to the partnership's safeguarding broker
+
+Usage: safeguardctl [--broker=HOST:PORT] [--identity=DIR] [--json] COMMAND [flags]
+
+Commands:
+  send      send a notification about a child
+  inbox     read this node's mailbox (--follow to keep reading as new ones arrive)
+  ack       acknowledge deliveries in this node's mailbox
+  status    see where a notification this node sent has got to
+  types     list the notification types and severities
+  help      show help for a command: safeguardctl help send
+
+Connection (every command):
+  --broker=HOST:PORT  the broker's address            (or set SAFEGUARD_BROKER)
+  --identity=DIR      this node's certificate folder:  (or set SAFEGUARD_IDENTITY)
+                      ca.crt, node.crt and node.key, as certs/safeguard-certs writes them
+  --json              print results as JSON, one object per line, for scripts
+
+Exit status: 0 done, 1 the broker or network refused (the message says why), 2 bad usage.
+)";
+
+const std::map<std::string, std::string> kHelp = {
+    {"send", R"(safeguardctl send - send a notification about a child
+
+Usage: safeguardctl send --type=TYPE --nhs=NUMBER --summary=TEXT [flags]
+       safeguardctl send --file=notification.json
+
+  --type=TYPE           what happened, e.g. was-not-brought, school-absence, no-access-visit
+                        (safeguardctl types lists them all)
+  --severity=LEVEL      information, concern (default), urgent or emergency
+  --nhs=NUMBER          the child's NHS number (checked: modulus-11 check digit); repeat the
+                        flag for each child in a sibling group
+  --upn=UPN             a child's school unique pupil number, instead of or as well as --nhs
+  --child-name=NAME     how to refer to the child, for the reader (optional)
+  --area=CODE           the child's local-authority area (default: this node's own area)
+  --summary=TEXT        what happened, in a sentence or two (required, up to 4,000 characters)
+  --details=JSON        structured facts, a JSON object, e.g. '{"clinic":"paediatrics"}'
+  --occurred=TIME       when it happened: RFC 3339 (2026-11-23T09:30:00Z) or 'now' (default)
+  --to=NODE             send to this node; repeat for several. Default: the front door of the
+                        child's area
+  --idempotency-key=KEY reuse the key of an earlier attempt to retry it safely; a new random
+                        key is used when omitted
+  --file=FILE           read the whole notification from a JSON file (the Notification message
+                        of proto/safeguard/v1/notification.proto); other flags then add to it
+
+Example:
+  safeguardctl send --type=was-not-brought --nhs="943 476 5919" \
+      --summary="Not brought to third paediatric appointment" --severity=concern
+)"},
+    {"inbox", R"(safeguardctl inbox - read this node's mailbox
+
+Usage: safeguardctl inbox [--follow] [--after=CURSOR] [--all]
+
+Shows unacknowledged deliveries, oldest first. Each has a cursor: acknowledge it with
+'safeguardctl ack CURSOR --by=NAME'.
+
+  --follow          keep the stream open and print new deliveries as they arrive (Ctrl-C ends);
+                    reconnects by itself if the broker restarts
+  --after=CURSOR    only deliveries after this cursor (resume where a script left off)
+  --all             include deliveries already acknowledged
+)"},
+    {"ack", R"(safeguardctl ack - acknowledge deliveries in this node's mailbox
+
+Usage: safeguardctl ack CURSOR [CURSOR...] --by=NAME
+
+  --by=NAME   who took it on: a worker's name or id, or the receiving system (required)
+
+Acknowledging twice is harmless: the first acknowledgement is kept and shown.
+)"},
+    {"status", R"(safeguardctl status - see where a notification this node sent has got to
+
+Usage: safeguardctl status NOTIFICATION_ID
+
+Shows each recipient and whether the notification is queued, delivered or acknowledged, and
+by whom. Only the node that sent a notification may ask.
+)"},
+    {"types", R"(safeguardctl types - list notification types and severities
+
+Usage: safeguardctl types
+)"},
+};
+
+const std::vector<FlagSpec> kGlobalFlags = {
+    {"broker"}, {"identity"}, {"json", false}, {"server-name"}};
+
+const std::map<std::string, std::vector<FlagSpec>> kCommands = {
+    {"send",
+     {{"type"}, {"severity"}, {"nhs", true, true}, {"upn", true, true}, {"child-name"},
+      {"area"}, {"summary"}, {"details"}, {"occurred"}, {"to", true, true},
+      {"idempotency-key"}, {"file"}}},
+    {"inbox", {{"follow", false}, {"after"}, {"all", false}}},
+    {"ack", {{"by"}}},
+    {"status", {}},
+    {"types", {}},
+    {"help", {}},
+};
+
+// WAS_NOT_BROUGHT <-> was-not-brought
+std::string EnumToFlag(absl::string_view name, absl::string_view prefix) {
+  std::string s(name.substr(prefix.size()));
+  absl::AsciiStrToLower(&s);
+  absl::StrReplaceAll({{"_", "-"}}, &s);
+  return s;
+}
+
+template <typename Enum>
+bool FlagToEnum(const google::protobuf::EnumDescriptor* d, absl::string_view prefix,
+                absl::string_view flag, Enum* out) {
+  std::string name = absl::StrCat(prefix, flag);
+  absl::AsciiStrToUpper(&name);
+  absl::StrReplaceAll({{"-", "_"}}, &name);
+  const auto* value = d->FindValueByName(name);
+  if (value == nullptr || value->number() == 0) return false;
+  *out = static_cast<Enum>(value->number());
+  return true;
+}
+
+std::vector<std::string> EnumFlags(const google::protobuf::EnumDescriptor* d,
+                                   absl::string_view prefix) {
+  std::vector<std::string> out;
+  for (int i = 0; i < d->value_count(); ++i) {
+    if (d->value(i)->number() != 0) out.push_back(EnumToFlag(d->value(i)->name(), prefix));
+  }
+  return out;
+}
+
+constexpr absl::string_view kTypePrefix = "NOTIFICATION_TYPE_";
+constexpr absl::string_view kSeverityPrefix = "SEVERITY_";
+
+std::string TypeFlag(safeguard::v1::NotificationType t) {
+  return EnumToFlag(safeguard::v1::NotificationType_Name(t), kTypePrefix);
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& ts) {
+  absl::Time t = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(ts));
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", t, absl::UTCTimeZone());
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+int Refused(const absl::Status& status) {
+  std::cerr << "safeguardctl: " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  return kExitFailed;
+}
+
+int Usage(absl::string_view message) {
+  std::cerr << "safeguardctl: " << message << "\n";
+  return kExitUsage;
+}
+
+struct Context {
+  const CommandLine& cl;
+  bool json;
+};
+
+absl::StatusOr<std::unique_ptr<client::BrokerClient>> ConnectFrom(const CommandLine& cl) {
+  const char* env_broker = std::getenv("SAFEGUARD_BROKER");
+  const char* env_identity = std::getenv("SAFEGUARD_IDENTITY");
+  std::string broker = cl.Get("broker", env_broker ? env_broker : "");
+  std::string identity_dir = cl.Get("identity", env_identity ? env_identity : "");
+  if (broker.empty()) {
+    return absl::InvalidArgumentError(
+        "no broker address: give --broker=HOST:PORT or set SAFEGUARD_BROKER");
+  }
+  if (identity_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "no node identity: give --identity=DIR (holding ca.crt, node.crt, node.key) or set "
+        "SAFEGUARD_IDENTITY");
+  }
+  auto identity = client::LoadIdentityDirectory(identity_dir);
+  if (!identity.ok()) return identity.status();
+  return client::BrokerClient::Connect({.broker_address = broker,
+                                        .identity = *std::move(identity),
+                                        .server_name_override = cl.Get("server-name")});
+}
+
+absl::StatusOr<safeguard::v1::Notification> BuildNotification(const CommandLine& cl) {
+  safeguard::v1::Notification n;
+  if (cl.Has("file")) {
+    std::string path = cl.Get("file");
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+    std::string text;
+    char buf[4096];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, got);
+    std::fclose(f);
+    auto parsed = google::protobuf::util::JsonStringToMessage(text, &n);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " is not a valid Notification in JSON: ", parsed.message().as_string()));
+    }
+  }
+  if (cl.Has("type")) {
+    safeguard::v1::NotificationType type;
+    if (!FlagToEnum(safeguard::v1::NotificationType_descriptor(), kTypePrefix, cl.Get("type"),
+                    &type)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--type: unknown type '", cl.Get("type"), "'; 'safeguardctl types' lists them"));
+    }
+    n.set_type(type);
+  }
+  if (n.type() == safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("--type is required ('safeguardctl types' lists them)");
+  }
+  if (cl.Has("severity") || n.severity() == safeguard::v1::SEVERITY_UNSPECIFIED) {
+    safeguard::v1::Severity severity;
+    std::string flag = cl.Get("severity", "concern");
+    if (!FlagToEnum(safeguard::v1::Severity_descriptor(), kSeverityPrefix, flag, &severity)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--severity: unknown level '", flag, "'; use information, concern, urgent or emergency"));
+    }
+    n.set_severity(severity);
+  }
+  for (const std::string& nhs : cl.All("nhs")) {
+    auto* s = n.add_subjects();
+    auto* id = s->add_identifiers();
+    id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
+    id->set_value(nhs);
+  }
+  const auto& upns = cl.All("upn");
+  for (size_t i = 0; i < upns.size(); ++i) {
+    // A UPN joins the child at the same position given by --nhs, or is a child of its own.
+    int existing = n.subjects_size() - static_cast<int>(cl.All("nhs").size()) + static_cast<int>(i);
+    auto* s = (cl.Has("nhs") && existing < n.subjects_size()) ? n.mutable_subjects(existing)
+                                                              : n.add_subjects();
+    auto* id = s->add_identifiers();
+    id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN);
+    id->set_value(upns[i]);
+  }
+  for (auto& s : *n.mutable_subjects()) {
+    if (cl.Has("area")) s.set_area(cl.Get("area"));
+    if (cl.Has("child-name")) s.set_display_name(cl.Get("child-name"));
+  }
+  if (cl.Has("summary")) n.set_summary(cl.Get("summary"));
+  if (cl.Has("details")) {
+    auto parsed = google::protobuf::util::JsonStringToMessage(cl.Get("details"),
+                                                              n.mutable_details());
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--details must be a JSON object: ", parsed.message().as_string()));
+    }
+  }
+  std::string occurred = cl.Get("occurred", n.has_occurred_at() ? "" : "now");
+  if (occurred == "now") {
+    *n.mutable_occurred_at() = TimeUtil::GetCurrentTime();
+  } else if (!occurred.empty()) {
+    if (!TimeUtil::FromString(occurred, n.mutable_occurred_at())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--occurred: '", occurred, "' is not an RFC 3339 time such as 2026-11-23T09:30:00Z"));
+    }
+  }
+  if (!n.has_reported_at()) *n.mutable_reported_at() = TimeUtil::GetCurrentTime();
+  for (const std::string& to : cl.All("to")) n.add_recipients(to);
+  if (cl.Has("idempotency-key")) n.set_idempotency_key(cl.Get("idempotency-key"));
+  return n;
+}
+
+int Send(const Context& c) {
+  auto n = BuildNotification(c.cl);
+  if (!n.ok()) return Usage(n.status().message());
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  auto sent = (*client)->Submit(*std::move(n));
+  if (!sent.ok()) return Refused(sent.status());
+  if (c.json) {
+    std::cout << ToJson(*sent) << "\n";
+    return kExitOk;
+  }
+  std::cout << (sent->duplicate() ? "already accepted (this was a retry): " : "accepted: ")
+            << "notification " << sent->notification_id() << " (sequence " << sent->sequence()
+            << ") at " << FormatTime(sent->accepted_at()) << "\n";
+  for (const auto& r : sent->recipients()) {
+    std::cout << "  -> " << r.node_id() << " (" << r.node_type() << "): " << r.reason() << "\n";
+  }
+  std::cout << "Follow it with: safeguardctl status " << sent->notification_id() << "\n";
+  return kExitOk;
+}
+
+void PrintDelivery(const safeguard::v1::Delivery& d) {
+  const auto& n = d.notification();
+  std::cout << "#" << d.cursor() << "  " << FormatTime(d.accepted_at()) << "  "
+            << TypeFlag(n.type()) << "  ["
+            << EnumToFlag(safeguard::v1::Severity_Name(n.severity()), kSeverityPrefix)
+            << "]  from " << d.sender_node_id() << " (" << d.sender_node_type() << ")\n";
+  for (const auto& s : n.subjects()) {
+    std::vector<std::string> ids;
+    for (const auto& id : s.identifiers()) {
+      std::string scheme =
+          EnumToFlag(safeguard::v1::IdentifierScheme_Name(id.scheme()), "IDENTIFIER_SCHEME_");
+      ids.push_back(absl::StrCat(scheme, " ", id.value()));
+    }
+    std::cout << "    child: " << (s.display_name().empty() ? "" : s.display_name() + ", ")
+              << absl::StrJoin(ids, ", ") << (s.area().empty() ? "" : " (area " + s.area() + ")")
+              << "\n";
+  }
+  std::cout << "    \"" << n.summary() << "\"\n";
+  std::cout << "    occurred " << FormatTime(n.occurred_at()) << "; notification "
+            << d.notification_id();
+  if (d.has_acknowledged_at()) {
+    std::cout << "; acknowledged " << FormatTime(d.acknowledged_at()) << " by "
+              << d.acknowledged_by();
+  }
+  std::cout << "\n";
+}
+
+client::BrokerClient* g_following = nullptr;
+
+int Inbox(const Context& c) {
+  safeguard::v1::SubscribeRequest request;
+  request.set_follow(c.cl.Has("follow"));
+  request.set_include_acknowledged(c.cl.Has("all"));
+  if (c.cl.Has("after")) {
+    uint64_t after;
+    if (!absl::SimpleAtoi(c.cl.Get("after"), &after)) {
+      return Usage("--after must be a cursor number");
+    }
+    request.set_after_cursor(after);
+  }
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  if (request.follow()) {
+    g_following = client->get();
+    std::signal(SIGINT, [](int) {
+      if (g_following) g_following->Cancel();
+    });
+    std::signal(SIGTERM, [](int) {
+      if (g_following) g_following->Cancel();
+    });
+  }
+  int count = 0;
+  absl::Status status = (*client)->Subscribe(request, [&](const safeguard::v1::Delivery& d) {
+    ++count;
+    if (c.json) {
+      std::cout << ToJson(d) << std::endl;
+    } else {
+      PrintDelivery(d);
+      std::cout.flush();
+    }
+    return true;
+  });
+  g_following = nullptr;
+  if (!status.ok() && !absl::IsCancelled(status)) return Refused(status);
+  if (!c.json && !request.follow()) {
+    std::cout << (count == 0 ? "No deliveries waiting.\n"
+                             : absl::StrCat(count, " deliveries. Acknowledge with: safeguardctl "
+                                                   "ack CURSOR --by=NAME\n"));
+  }
+  return kExitOk;
+}
+
+int Ack(const Context& c) {
+  if (c.cl.arguments.empty()) return Usage("ack needs at least one CURSOR (see 'inbox')");
+  if (!c.cl.Has("by")) return Usage("ack needs --by=NAME: who took the delivery on");
+  std::vector<uint64_t> cursors;
+  for (const std::string& a : c.cl.arguments) {
+    uint64_t cursor;
+    if (!absl::SimpleAtoi(absl::StripPrefix(a, "#"), &cursor)) {
+      return Usage(absl::StrCat("'", a, "' is not a cursor number"));
+    }
+    cursors.push_back(cursor);
+  }
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  int result = kExitOk;
+  for (uint64_t cursor : cursors) {
+    auto ack = (*client)->Acknowledge(cursor, c.cl.Get("by"));
+    if (!ack.ok()) {
+      result = Refused(ack.status());
+      continue;
+    }
+    if (c.json) {
+      std::cout << ToJson(*ack) << "\n";
+    } else {
+      std::cout << "#" << cursor << " "
+                << (ack->already_acknowledged() ? "was already acknowledged" : "acknowledged")
+                << " by " << ack->acknowledged_by() << " at " << FormatTime(ack->acknowledged_at())
+                << " (notification " << ack->notification_id() << ")\n";
+    }
+  }
+  return result;
+}
+
+int Status(const Context& c) {
+  if (c.cl.arguments.size() != 1) return Usage("status needs one NOTIFICATION_ID");
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  auto status = (*client)->GetStatus(c.cl.arguments[0]);
+  if (!status.ok()) return Refused(status.status());
+  if (c.json) {
+    std::cout << ToJson(*status) << "\n";
+    return kExitOk;
+  }
+  std::cout << "notification " << status->notification_id() << "  " << TypeFlag(status->type())
+            << "  accepted " << FormatTime(status->accepted_at()) << "\n";
+  for (const auto& r : status->recipients()) {
+    std::cout << "  " << r.node_id() << " (" << r.node_type() << "): ";
+    switch (r.state()) {
+      case safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED:
+        std::cout << "acknowledged " << FormatTime(r.acknowledged_at()) << " by "
+                  << r.acknowledged_by();
+        break;
+      case safeguard::v1::DELIVERY_STATE_DELIVERED:
+        std::cout << "delivered " << FormatTime(r.delivered_at()) << ", not yet acknowledged";
+        break;
+      default:
+        std::cout << "queued, not yet delivered";
+    }
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int Types(const Context& c) {
+  std::cout << "Notification types (--type):\n";
+  for (const auto& t : EnumFlags(safeguard::v1::NotificationType_descriptor(), kTypePrefix)) {
+    std::cout << "  " << t << "\n";
+  }
+  std::cout << "Severities (--severity):\n";
+  for (const auto& s : EnumFlags(safeguard::v1::Severity_descriptor(), kSeverityPrefix)) {
+    std::cout << "  " << s << "\n";
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto cl = ParseCommandLine(args, kGlobalFlags, kCommands);
+  if (!cl.ok()) return Usage(cl.status().message());
+  if (cl->command.empty() || cl->command == "help") {
+    std::string topic = cl->arguments.empty() ? "" : cl->arguments[0];
+    if (topic.empty()) {
+      std::cout << kOverview;
+      return cl->command.empty() && !cl->Has("help") ? kExitUsage : kExitOk;
+    }
+    auto it = kHelp.find(topic);
+    if (it == kHelp.end()) return Usage(absl::StrCat("no help for '", topic, "'"));
+    std::cout << it->second;
+    return kExitOk;
+  }
+  if (cl->Has("help")) {
+    std::cout << kHelp.at(cl->command);
+    return kExitOk;
+  }
+  Context c{*cl, cl->Has("json")};
+  if (cl->command == "send") return Send(c);
+  if (cl->command == "inbox") return Inbox(c);
+  if (cl->command == "ack") return Ack(c);
+  if (cl->command == "status") return Status(c);
+  if (cl->command == "types") return Types(c);
+  return Usage("unknown command");
+}
+
+}  // namespace
+}  // namespace safeguard::ctl
+
+int main(int argc, char** argv) { return safeguard::ctl::Main(argc, argv); }

@@ -1,0 +1,191 @@
+#include "clients/sdk/broker_client.h"
+
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "clients/protocol/notification_validator.h"
+#include "grpcpp/grpcpp.h"
+
+namespace safeguard::client {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", what, " at ", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool IsTransient(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
+}
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+absl::StatusOr<NodeIdentity> LoadIdentityDirectory(const std::string& directory) {
+  NodeIdentity identity;
+  auto ca = ReadFile(directory + "/ca.crt", "the partnership CA certificate");
+  if (!ca.ok()) return ca.status();
+  auto cert = ReadFile(directory + "/node.crt", "the node's certificate");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile(directory + "/node.key", "the node's private key");
+  if (!key.ok()) return key.status();
+  identity.ca_certificate = *std::move(ca);
+  identity.certificate = *std::move(cert);
+  identity.private_key = *std::move(key);
+  return identity;
+}
+
+absl::StatusOr<std::unique_ptr<BrokerClient>> BrokerClient::Connect(ConnectionOptions options) {
+  if (options.broker_address.empty()) {
+    return absl::InvalidArgumentError("broker address is empty; give host:port");
+  }
+  if (options.identity.ca_certificate.empty() || options.identity.certificate.empty() ||
+      options.identity.private_key.empty()) {
+    return absl::InvalidArgumentError(
+        "the node identity is incomplete: the CA certificate, node certificate and key are all "
+        "needed for mutual TLS");
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.identity.ca_certificate;
+  ssl.pem_cert_chain = options.identity.certificate;
+  ssl.pem_private_key = options.identity.private_key;
+  grpc::ChannelArguments args;
+  if (!options.server_name_override.empty()) {
+    args.SetSslTargetNameOverride(options.server_name_override);
+  }
+  args.SetMaxReceiveMessageSize(4 * 1024 * 1024);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  auto channel =
+      grpc::CreateCustomChannel(options.broker_address, grpc::SslCredentials(ssl), args);
+  auto stub = safeguard::v1::Broker::NewStub(channel);
+  return std::unique_ptr<BrokerClient>(new BrokerClient(std::move(options), std::move(stub)));
+}
+
+template <typename Call>
+absl::Status BrokerClient::WithRetries(const Call& call) {
+  absl::Duration backoff = options_.initial_backoff;
+  absl::Status status;
+  for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
+    grpc::ClientContext context;
+    SetDeadline(context, options_.call_timeout);
+    status = FromGrpcStatus(call(context));
+    if (!IsTransient(status) || attempt == options_.max_attempts) break;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+  return status;
+}
+
+absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
+    safeguard::v1::Notification notification) {
+  if (notification.idempotency_key().empty()) {
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) {
+      return absl::InternalError("could not generate an idempotency key");
+    }
+    notification.set_idempotency_key(
+        absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof bytes)));
+  }
+  if (absl::Status valid = protocol::NormaliseAndValidate(notification, absl::Now());
+      !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("notification.", valid.message()));
+  }
+  safeguard::v1::SubmitRequest request;
+  *request.mutable_notification() = std::move(notification);
+  safeguard::v1::SubmitResponse response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    response.Clear();
+    return stub_->Submit(&context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::Status BrokerClient::Subscribe(
+    safeguard::v1::SubscribeRequest request,
+    const std::function<bool(const safeguard::v1::Delivery&)>& on_delivery) {
+  absl::Duration backoff = options_.initial_backoff;
+  for (;;) {
+    grpc::ClientContext context;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return absl::CancelledError("subscription cancelled");
+      streaming_ = &context;
+    }
+    if (!request.follow()) SetDeadline(context, options_.call_timeout * 4);
+    auto reader = stub_->Subscribe(&context, request);
+    safeguard::v1::Delivery delivery;
+    bool stop = false;
+    while (!stop && reader->Read(&delivery)) {
+      if (delivery.cursor() <= request.after_cursor() && request.after_cursor() != 0) continue;
+      request.set_after_cursor(delivery.cursor());
+      backoff = options_.initial_backoff;
+      if (!on_delivery(delivery)) stop = true;
+    }
+    if (stop) context.TryCancel();
+    absl::Status status = FromGrpcStatus(reader->Finish());
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      streaming_ = nullptr;
+      cancelled = cancelled_;
+    }
+    if (stop || cancelled) return absl::OkStatus();
+    if (!request.follow() || !absl::IsUnavailable(status)) return status;
+    absl::SleepFor(backoff);  // the broker restarted or the network dropped: resume
+    backoff = std::min(backoff * 2, absl::Seconds(10));
+  }
+}
+
+void BrokerClient::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (streaming_ != nullptr) streaming_->TryCancel();
+}
+
+absl::StatusOr<safeguard::v1::AcknowledgeResponse> BrokerClient::Acknowledge(
+    uint64_t cursor, std::string acknowledged_by) {
+  safeguard::v1::AcknowledgeRequest request;
+  request.set_cursor(cursor);
+  request.set_acknowledged_by(std::move(acknowledged_by));
+  safeguard::v1::AcknowledgeResponse response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    return stub_->Acknowledge(&context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<safeguard::v1::NotificationStatus> BrokerClient::GetStatus(
+    std::string notification_id) {
+  safeguard::v1::GetStatusRequest request;
+  request.set_notification_id(std::move(notification_id));
+  safeguard::v1::NotificationStatus response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    return stub_->GetStatus(&context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+}  // namespace safeguard::client

@@ -1,0 +1,87 @@
+// The C++ SDK for agencies' systems: a typed, mutually authenticated connection to the broker.
+//
+//   auto client = BrokerClient::Connect({.broker_address = "broker.example:7443",
+//                                        .identity = *LoadIdentityDirectory("/etc/gp-node")});
+//   auto sent = (*client)->Submit(notification);     // retried safely with one idempotency key
+//   (*client)->Subscribe({.follow = true}, [](const Delivery& d) { ...; return true; });
+#ifndef SAFEGUARD_CLIENTS_SDK_BROKER_CLIENT_H_
+#define SAFEGUARD_CLIENTS_SDK_BROKER_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "safeguard/v1/broker.grpc.pb.h"
+
+namespace safeguard::client {
+
+// A node's TLS material, PEM text.
+struct NodeIdentity {
+  std::string ca_certificate;  // the partnership CA
+  std::string certificate;     // this node's certificate (URI SAN names the node)
+  std::string private_key;
+};
+
+// Reads ca.crt, node.crt and node.key from `directory` (as certs/safeguard-certs writes them).
+absl::StatusOr<NodeIdentity> LoadIdentityDirectory(const std::string& directory);
+
+struct ConnectionOptions {
+  std::string broker_address;  // host:port
+  NodeIdentity identity;
+  // Name to check the broker's certificate against when it differs from the address's host.
+  std::string server_name_override;
+  absl::Duration call_timeout = absl::Seconds(15);
+  // Attempts per unary call on UNAVAILABLE / DEADLINE_EXCEEDED (Submit keeps its key).
+  int max_attempts = 5;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+};
+
+// Thread-safe.
+class BrokerClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<BrokerClient>> Connect(ConnectionOptions options);
+
+  // Checks the notification locally (same rules as the broker), fills idempotency_key with a
+  // random one if empty, and submits it, retrying transient failures with the same key so a
+  // retry can never create a second notification.
+  absl::StatusOr<safeguard::v1::SubmitResponse> Submit(safeguard::v1::Notification notification);
+
+  // Streams this node's mailbox, calling `on_delivery` for each delivery in cursor order until
+  // it returns false, the stream ends (follow=false: backlog sent) or Cancel() is called. With
+  // follow=true a broken connection is re-opened from the last cursor, with back-off.
+  absl::Status Subscribe(safeguard::v1::SubscribeRequest request,
+                         const std::function<bool(const safeguard::v1::Delivery&)>& on_delivery);
+  // Ends a Subscribe running on another thread.
+  void Cancel();
+
+  absl::StatusOr<safeguard::v1::AcknowledgeResponse> Acknowledge(uint64_t cursor,
+                                                                 std::string acknowledged_by);
+  absl::StatusOr<safeguard::v1::NotificationStatus> GetStatus(std::string notification_id);
+
+  // For tests and advanced callers: the raw stub, with no local checks or retries.
+  safeguard::v1::Broker::Stub& stub() { return *stub_; }
+
+ private:
+  explicit BrokerClient(ConnectionOptions options,
+                        std::unique_ptr<safeguard::v1::Broker::Stub> stub)
+      : options_(std::move(options)), stub_(std::move(stub)) {}
+
+  template <typename Call>
+  absl::Status WithRetries(const Call& call);
+
+  const ConnectionOptions options_;
+  std::unique_ptr<safeguard::v1::Broker::Stub> stub_;
+  absl::Mutex mu_;
+  grpc::ClientContext* streaming_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// grpc::Status → absl::Status (the codes line up numerically).
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace safeguard::client
+
+#endif  // SAFEGUARD_CLIENTS_SDK_BROKER_CLIENT_H_
