@@ -105,7 +105,7 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
   }
 
   // Relative paths are relative to the configuration file.
-  std::filesystem::path base = std::filesystem::path(path).parent_path();
+  std::filesystem::path base = std::filesystem::absolute(path).parent_path();
   tls->set_certificate(Resolve(base, tls->certificate()));
   tls->set_private_key(Resolve(base, tls->private_key()));
   tls->set_ca_certificate(Resolve(base, tls->ca_certificate()));

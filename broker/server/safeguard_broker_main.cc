@@ -5,6 +5,10 @@
 // Serves the Broker gRPC service with mutual TLS on the configured address until SIGTERM or
 // SIGINT, then stops accepting calls, finishes the ones in flight and commits what is queued.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -42,6 +46,24 @@ namespace {
 
 using safeguard::server::Log;
 
+// SIGTERM/SIGINT may arrive on any thread (gRPC starts threads of its own), so the handler only
+// writes the signal number to a pipe that the main thread reads.
+int g_stop_pipe[2] = {-1, -1};
+
+void OnStopSignal(int signal) {
+  char byte = static_cast<char>(signal);
+  (void)!::write(g_stop_pipe[1], &byte, 1);
+}
+
+void InstallStopHandlers() {
+  if (::pipe2(g_stop_pipe, O_CLOEXEC) != 0) std::abort();
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
 int Fail(const absl::Status& status) {
   SAFEGUARD_LOG_ERROR(status.message());
   return 1;
@@ -62,13 +84,6 @@ int Run() {
     std::cout << config_path << ": OK (" << config->nodes_size() << " nodes)\n";
     return 0;
   }
-
-  // Block the stop signals in every thread; one thread waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   safeguard::identity::NodeRegistry registry(*config);
   auto store = safeguard::storage::SqliteStore::Open(
@@ -119,9 +134,10 @@ int Run() {
     std::rename(tmp.c_str(), port_file.c_str());
   }
 
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  SAFEGUARD_LOG_INFO("stopping on signal ", signal);
+  char signal = 0;
+  while (::read(g_stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+  }
+  SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   store->reset();  // commits everything still queued
@@ -132,6 +148,7 @@ int Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  InstallStopHandlers();
   absl::SetProgramUsageMessage(
       "the partnership's safeguarding information-sharing broker.\n\n"
       "Usage: safeguard-broker --config=FILE [--port_file=FILE] [--verbose]\n\n"

@@ -172,6 +172,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
       }
     }
   }
+  if (schema.ok() && options.max_page_count > 0) {
+    schema = Exec(*writer,
+                  absl::StrCat("PRAGMA max_page_count=", options.max_page_count).c_str());
+  }
   if (!schema.ok()) {
     sqlite3_close(*writer);
     ::close(lock_fd);

@@ -21,6 +21,9 @@ namespace safeguard::storage {
 struct SqliteStoreOptions {
   std::string data_directory;
   int max_commit_batch = 512;
+  // Caps the database's size in pages (0: no cap). A store that reaches it refuses new writes
+  // with RESOURCE_EXHAUSTED, exactly as on a full disk; tests use it to simulate one.
+  int64_t max_page_count = 0;
   const Clock* clock = &SystemClock::Get();
 };
 

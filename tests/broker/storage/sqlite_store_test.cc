@@ -1,0 +1,222 @@
+#include "broker/storage/sqlite_store.h"
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace safeguard::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class FakeClock final : public Clock {
+ public:
+  absl::Time Now() const override { return now_; }
+  void Advance(absl::Duration d) { now_ += d; }
+
+ private:
+  absl::Time now_ = absl::FromCivil(absl::CivilSecond(2026, 11, 23, 9, 0, 0), absl::UTCTimeZone());
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/store-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open(int64_t max_page_count = 0) {
+    store_.reset();
+    auto s = SqliteStore::Open(
+        {.data_directory = dir_, .max_page_count = max_page_count, .clock = &clock_});
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+  }
+
+  AcceptRequest Request(std::string key, std::vector<std::string> to = {"fd-swindon"},
+                        std::string id = "") {
+    static int counter = 0;
+    AcceptRequest r;
+    r.notification_id = id.empty() ? absl::StrCat("id-", ++counter) : id;
+    r.sender = "gp-riverside";
+    r.idempotency_key = key;
+    r.content_digest = "digest-of-" + key;
+    r.notification.set_summary("summary " + key);
+    r.notification.set_type(safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT);
+    r.recipients = std::move(to);
+    return r;
+  }
+
+  absl::StatusOr<Accepted> AcceptSync(AcceptRequest r) {
+    std::promise<absl::StatusOr<Accepted>> p;
+    store_->Accept(std::move(r), [&](absl::StatusOr<Accepted> a) { p.set_value(std::move(a)); });
+    return p.get_future().get();
+  }
+  absl::StatusOr<Acknowledged> AckSync(std::string mailbox, uint64_t cursor, std::string by) {
+    std::promise<absl::StatusOr<Acknowledged>> p;
+    store_->Acknowledge(mailbox, cursor, by,
+                        [&](absl::StatusOr<Acknowledged> a) { p.set_value(std::move(a)); });
+    return p.get_future().get();
+  }
+
+  std::string dir_;
+  FakeClock clock_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, AcceptedNotificationIsInEachRecipientsMailbox) {
+  Open();
+  auto a = AcceptSync(Request("k1", {"fd-swindon", "csc-team-north"}));
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->sequence, 1u);
+  EXPECT_EQ(a->accepted_at, clock_.Now());
+  EXPECT_FALSE(a->duplicate);
+  for (const char* mailbox : {"fd-swindon", "csc-team-north"}) {
+    auto inbox = store_->ReadMailbox(mailbox, 0, false, 10);
+    ASSERT_TRUE(inbox.ok());
+    ASSERT_EQ(inbox->size(), 1u);
+    EXPECT_EQ((*inbox)[0].notification_id, a->notification_id);
+    EXPECT_EQ((*inbox)[0].notification.summary(), "summary k1");
+  }
+  EXPECT_TRUE(store_->ReadMailbox("school-oakfield", 0, false, 10)->empty());
+}
+
+TEST_F(SqliteStoreTest, RetryReturnsOriginalAndConflictingContentIsRefused) {
+  Open();
+  auto first = AcceptSync(Request("k1", {"fd-swindon"}, "first-id"));
+  clock_.Advance(absl::Minutes(5));
+  auto retry = AcceptSync(Request("k1", {"fd-swindon"}, "second-id"));
+  ASSERT_TRUE(first.ok() && retry.ok());
+  EXPECT_EQ(retry->notification_id, "first-id");
+  EXPECT_EQ(retry->accepted_at, first->accepted_at);
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_THAT(retry->recipients, ElementsAre("fd-swindon"));
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 1u);
+
+  auto changed = Request("k1");
+  changed.content_digest = "other";
+  auto conflict = AcceptSync(changed);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("first-id"));
+}
+
+TEST_F(SqliteStoreTest, RetriesRacingInOneBatchStillMakeOneNotification) {
+  Open();
+  std::vector<std::promise<absl::StatusOr<Accepted>>> results(20);
+  for (int i = 0; i < 20; ++i) {
+    store_->Accept(Request("same-key"),
+                   [&, i](absl::StatusOr<Accepted> a) { results[i].set_value(std::move(a)); });
+  }
+  std::set<std::string> ids;
+  for (auto& r : results) {
+    auto a = r.get_future().get();
+    ASSERT_TRUE(a.ok());
+    ids.insert(a->notification_id);
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 100)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentAcceptsShareCommits) {
+  Open();
+  constexpr int kThreads = 8, kEach = 100;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        ASSERT_TRUE(AcceptSync(Request(absl::StrCat("t", t, "-", i))).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto stats = store_->stats();
+  EXPECT_EQ(stats.operations, static_cast<uint64_t>(kThreads * kEach));
+  EXPECT_LT(stats.commits, stats.operations) << "every accept paid its own fsync";
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10000)->size(),
+            static_cast<size_t>(kThreads * kEach));
+}
+
+TEST_F(SqliteStoreTest, AcknowledgeIsIdempotentAndConfinedToTheMailbox) {
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k1")).ok());
+  auto inbox = store_->ReadMailbox("fd-swindon", 0, false, 10);
+  uint64_t cursor = (*inbox)[0].cursor;
+  EXPECT_EQ(AckSync("school-oakfield", cursor, "x").status().code(),
+            absl::StatusCode::kNotFound);
+  auto ack = AckSync("fd-swindon", cursor, "Jo");
+  ASSERT_TRUE(ack.ok());
+  EXPECT_FALSE(ack->already_acknowledged);
+  clock_.Advance(absl::Hours(1));
+  auto again = AckSync("fd-swindon", cursor, "Sam");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_acknowledged);
+  EXPECT_EQ(again->acknowledged_by, "Jo");
+  EXPECT_EQ(again->acknowledged_at, ack->acknowledged_at);
+  EXPECT_TRUE(store_->ReadMailbox("fd-swindon", 0, false, 10)->empty());
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, true, 10)->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, StatusShowsEachRecipientsProgress) {
+  Open();
+  auto a = AcceptSync(Request("k1", {"fd-swindon", "csc-team-north"}));
+  auto fd = store_->ReadMailbox("fd-swindon", 0, false, 10);
+  store_->MarkDelivered("csc-team-north",
+                        {(*store_->ReadMailbox("csc-team-north", 0, false, 10))[0].cursor});
+  ASSERT_TRUE(AckSync("fd-swindon", (*fd)[0].cursor, "Jo").ok());  // commits after MarkDelivered
+  auto status = store_->GetStatus(a->notification_id);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->sender, "gp-riverside");
+  ASSERT_EQ(status->recipients.size(), 2u);
+  EXPECT_TRUE(status->recipients[0].acknowledged_at.has_value());
+  EXPECT_TRUE(status->recipients[1].delivered_at.has_value());
+  EXPECT_FALSE(status->recipients[1].acknowledged_at.has_value());
+  EXPECT_EQ(store_->GetStatus("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, DataSurvivesReopenAndDirectoryIsExclusive) {
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k1")).ok());
+  auto second = SqliteStore::Open({.data_directory = dir_});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("in use by another broker"));
+  Open();  // closes the first, opens again
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 1u);
+  auto next = AcceptSync(Request("k2"));
+  EXPECT_EQ(next->sequence, 2u);
+}
+
+TEST_F(SqliteStoreTest, FullDiskRefusesNewWritesAndKeepsWhatWasAccepted) {
+  Open(/*max_page_count=*/16);
+  std::vector<std::string> accepted;
+  absl::Status refusal;
+  for (int i = 0; i < 10000; ++i) {
+    auto r = Request(absl::StrCat("k", i));
+    r.notification.set_summary(std::string(2000, 'x'));
+    auto a = AcceptSync(std::move(r));
+    if (!a.ok()) {
+      refusal = a.status();
+      break;
+    }
+    accepted.push_back(a->notification_id);
+  }
+  EXPECT_EQ(refusal.code(), absl::StatusCode::kResourceExhausted) << refusal;
+  EXPECT_THAT(refusal.message(), HasSubstr("disk is full"));
+  ASSERT_FALSE(accepted.empty());
+  auto inbox = store_->ReadMailbox("fd-swindon", 0, false, 100000);
+  ASSERT_TRUE(inbox.ok());
+  EXPECT_EQ(inbox->size(), accepted.size());
+  // Nothing accepted was damaged, and once there is space again the store carries on.
+  Open(/*max_page_count=*/0);
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 100000)->size(), accepted.size());
+  EXPECT_TRUE(AcceptSync(Request("after-space-freed")).ok());
+}
+
+}  // namespace
+}  // namespace safeguard::storage

@@ -1,0 +1,303 @@
+// End-to-end tests of the real safeguard-broker binary over mutual TLS on loopback.
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/integration/test_partnership.h"
+
+namespace safeguard::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using safeguard::v1::Delivery;
+
+std::vector<Delivery> Backlog(client::BrokerClient& c, bool include_acknowledged = false) {
+  safeguard::v1::SubscribeRequest request;
+  request.set_include_acknowledged(include_acknowledged);
+  std::vector<Delivery> out;
+  absl::Status s = c.Subscribe(request, [&](const Delivery& d) {
+    out.push_back(d);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { partnership_.StartBroker(); }
+  TestPartnership partnership_;
+};
+
+TEST_F(BrokerTest, ConcernReachesFrontDoorAndSenderSeesAcknowledgement) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto fd = partnership_.Client("fd-swindon");
+
+  auto sent = gp->Submit(ExampleNotification());
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->notification_id().size(), 32u);
+  EXPECT_FALSE(sent->duplicate());
+  ASSERT_EQ(sent->recipients_size(), 1);
+  EXPECT_EQ(sent->recipients(0).node_id(), "fd-swindon");
+  EXPECT_EQ(sent->recipients(0).reason(), "front door for area swindon");
+
+  std::vector<Delivery> inbox = Backlog(*fd);
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox[0].notification_id(), sent->notification_id());
+  EXPECT_EQ(inbox[0].sender_node_id(), "gp-riverside");
+  EXPECT_EQ(inbox[0].sender_node_type(), "gp");
+  // The broker normalised the NHS number.
+  EXPECT_EQ(inbox[0].notification().subjects(0).identifiers(0).value(), "9434765919");
+
+  auto ack = fd->Acknowledge(inbox[0].cursor(), "Jo Smith, MASH");
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_FALSE(ack->already_acknowledged());
+  auto again = fd->Acknowledge(inbox[0].cursor(), "someone else");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_acknowledged());
+  EXPECT_EQ(again->acknowledged_by(), "Jo Smith, MASH");
+
+  auto status = gp->GetStatus(sent->notification_id());
+  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_EQ(status->recipients_size(), 1);
+  EXPECT_EQ(status->recipients(0).state(), safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED);
+  EXPECT_EQ(status->recipients(0).acknowledged_by(), "Jo Smith, MASH");
+
+  // Acknowledged deliveries leave the default view of the inbox but stay on record.
+  EXPECT_TRUE(Backlog(*fd).empty());
+  EXPECT_EQ(Backlog(*fd, /*include_acknowledged=*/true).size(), 1u);
+}
+
+TEST_F(BrokerTest, ChildInAnotherAreaGoesToThatAreasFrontDoor) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto n = ExampleNotification();
+  n.mutable_subjects(0)->set_area("oxford");
+  auto sent = gp->Submit(n);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->recipients_size(), 1);
+  EXPECT_EQ(sent->recipients(0).node_id(), "fd-oxford");
+  EXPECT_EQ(Backlog(*partnership_.Client("fd-oxford")).size(), 1u);
+  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+}
+
+TEST_F(BrokerTest, NamedRecipientsEachGetTheNotification) {
+  auto police = partnership_.Client("police-wiltshire");
+  auto n = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_POLICE_DOMESTIC_ABUSE_INCIDENT);
+  n.add_recipients("school-oakfield");
+  n.add_recipients("csc-team-north");
+  auto sent = police->Submit(n);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(sent->recipients_size(), 2);
+  EXPECT_EQ(Backlog(*partnership_.Client("school-oakfield")).size(), 1u);
+  EXPECT_EQ(Backlog(*partnership_.Client("csc-team-north")).size(), 1u);
+  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+}
+
+TEST_F(BrokerTest, RetryWithSameKeyReturnsOriginalAndDeliversOnce) {
+  auto housing = partnership_.Client("housing-swindon");
+  auto n = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_NO_ACCESS_VISIT);
+  n.set_idempotency_key("housing-visit-2026-11-23-0001");
+  auto first = housing->Submit(n);
+  auto second = housing->Submit(n);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->notification_id(), second->notification_id());
+  EXPECT_EQ(first->sequence(), second->sequence());
+  EXPECT_TRUE(second->duplicate());
+  EXPECT_EQ(Backlog(*partnership_.Client("fd-swindon")).size(), 1u);
+
+  n.set_summary("different content under the same key");
+  auto conflict = housing->Submit(n);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("different content"));
+}
+
+TEST_F(BrokerTest, MalformedNotificationIsRefusedNamingTheField) {
+  auto gp = partnership_.Client("gp-riverside");
+  // The raw stub skips the SDK's own checks: this is what the broker says to any client.
+  auto submit = [&](const safeguard::v1::Notification& n) {
+    safeguard::v1::SubmitRequest request;
+    *request.mutable_notification() = n;
+    request.mutable_notification()->set_idempotency_key("k-1");
+    safeguard::v1::SubmitResponse response;
+    grpc::ClientContext context;
+    return gp->stub().Submit(&context, request, &response);
+  };
+  auto bad_nhs = ExampleNotification();
+  bad_nhs.mutable_subjects(0)->mutable_identifiers(0)->set_value("943 476 5918");
+  grpc::Status s = submit(bad_nhs);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("subjects[0].identifiers[0].value"));
+  EXPECT_THAT(s.error_message(), HasSubstr("check digit should be 9"));
+
+  auto no_type = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED);
+  s = submit(no_type);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("notification.type"));
+
+  auto unknown_recipient = ExampleNotification();
+  unknown_recipient.add_recipients("nobody-here");
+  s = submit(unknown_recipient);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("'nobody-here' is not a node of this partnership"));
+
+  // Nothing refused was delivered.
+  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+}
+
+TEST_F(BrokerTest, OversizedMessageIsResourceExhausted) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto n = ExampleNotification();
+  n.set_idempotency_key("big");
+  (*n.mutable_details()->mutable_fields())["attachment"].set_string_value(
+      std::string(300 * 1024, 'x'));
+  safeguard::v1::SubmitRequest request;
+  *request.mutable_notification() = n;
+  safeguard::v1::SubmitResponse response;
+  grpc::ClientContext context;
+  grpc::Status s = gp->stub().Submit(&context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+}
+
+TEST_F(BrokerTest, CertificateOfUnregisteredNodeIsUnauthenticated) {
+  partnership_.MintUnregistered("gp", "gp-not-registered");
+  auto stranger = partnership_.Client("gp-not-registered");
+  auto sent = stranger->Submit(ExampleNotification());
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kUnauthenticated);
+  // The caller learns little; the log says why.
+  EXPECT_THAT(std::string(sent.status().message()), ::testing::Not(HasSubstr("registry")));
+  EXPECT_THAT(partnership_.broker_log(), HasSubstr("'gp-not-registered', which is not in the registry"));
+}
+
+TEST_F(BrokerTest, CertificateClaimingAnotherTypeIsUnauthenticated) {
+  // A certificate for id "fd-swindon" but type gp: the registry says front-door.
+  partnership_.MintUnregistered("gp", "fd-swindon");
+  auto impostor = partnership_.Client("fd-swindon");
+  safeguard::v1::SubscribeRequest request;
+  absl::Status s = impostor->Subscribe(request, [](const Delivery&) { return true; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(BrokerTest, CertificateFromAnotherCaIsRefusedInTheHandshake) {
+  std::string other = partnership_.dir() + "/other";
+  RunOrDie(absl::StrCat(SAFEGUARD_CERTS_TOOL, " init-ca --dir ", other, "/ca --partnership ",
+                        partnership_.partnership()));
+  RunOrDie(absl::StrCat(SAFEGUARD_CERTS_TOOL, " issue-node --ca-dir ", other, "/ca --out ", other,
+                        "/gp --partnership ", partnership_.partnership(),
+                        " --type gp --id gp-riverside"));
+  // Trust the real broker (its CA) but present a certificate from the other CA.
+  auto identity = client::LoadIdentityDirectory(other + "/gp");
+  ASSERT_TRUE(identity.ok());
+  auto real = client::LoadIdentityDirectory(partnership_.identity_dir("gp-riverside"));
+  identity->ca_certificate = real->ca_certificate;
+  auto c = client::BrokerClient::Connect(
+      {.broker_address = partnership_.address(), .identity = *identity, .max_attempts = 1});
+  ASSERT_TRUE(c.ok());
+  auto sent = (*c)->Submit(ExampleNotification());
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kUnavailable) << sent.status();
+  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+}
+
+TEST_F(BrokerTest, NodeCannotReadAnotherMailboxOrAskAnotherSendersStatus) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto school = partnership_.Client("school-oakfield");
+  auto sent = gp->Submit(ExampleNotification());
+  ASSERT_TRUE(sent.ok());
+
+  safeguard::v1::SubscribeRequest request;
+  request.set_mailbox("fd-swindon");
+  absl::Status s = school->Subscribe(request, [](const Delivery&) { return true; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("only its own mailbox"));
+
+  EXPECT_EQ(school->GetStatus(sent->notification_id()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // Acknowledging a cursor that is not in one's own mailbox finds nothing.
+  auto fd_inbox = Backlog(*partnership_.Client("fd-swindon"));
+  ASSERT_EQ(fd_inbox.size(), 1u);
+  EXPECT_EQ(school->Acknowledge(fd_inbox[0].cursor(), "x").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(gp->GetStatus(sent->notification_id())->recipients(0).state(),
+            safeguard::v1::DELIVERY_STATE_DELIVERED);
+}
+
+TEST_F(BrokerTest, AuditorMayNotSendAndCannotBeSentTo) {
+  auto auditor = partnership_.Client("auditor-scp");
+  EXPECT_EQ(auditor->Submit(ExampleNotification()).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto n = ExampleNotification();
+  n.add_recipients("auditor-scp");
+  auto sent = partnership_.Client("gp-riverside")->Submit(n);
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(BrokerTest, FollowedStreamReceivesNewNotificationsAndResumesFromCursor) {
+  auto fd = partnership_.Client("fd-swindon");
+  auto gp = partnership_.Client("gp-riverside");
+  std::vector<Delivery> seen;
+  absl::Mutex mu;
+  std::thread follower([&] {
+    safeguard::v1::SubscribeRequest request;
+    request.set_follow(true);
+    absl::Status s = fd->Subscribe(request, [&](const Delivery& d) {
+      absl::MutexLock lock(&mu);
+      seen.push_back(d);
+      return seen.size() < 3;
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto sent = gp->Submit(ExampleNotification());
+    ASSERT_TRUE(sent.ok());
+    ids.push_back(sent->notification_id());
+  }
+  follower.join();
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(seen[i].notification_id(), ids[i]);
+  EXPECT_LT(seen[0].cursor(), seen[1].cursor());
+
+  // Resuming after the first cursor gives the other two.
+  safeguard::v1::SubscribeRequest resume;
+  resume.set_after_cursor(seen[0].cursor());
+  std::vector<std::string> resumed;
+  ASSERT_TRUE(fd->Subscribe(resume, [&](const Delivery& d) {
+                   resumed.push_back(d.notification_id());
+                   return true;
+                 }).ok());
+  EXPECT_THAT(resumed, ElementsAre(ids[1], ids[2]));
+}
+
+TEST_F(BrokerTest, AcknowledgedNotificationsSurviveGracefulRestart) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto sent = gp->Submit(ExampleNotification());
+  ASSERT_TRUE(sent.ok());
+  partnership_.StopBroker();
+  partnership_.StartBroker();
+  auto inbox = Backlog(*partnership_.Client("fd-swindon"));
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox[0].notification_id(), sent->notification_id());
+}
+
+TEST(BrokerRevocationTest, RevokedCertificateIsRefused) {
+  TestPartnership partnership(DefaultNodes(), "");
+  partnership.Revoke("gp-riverside");
+  // Point the broker at the CRL directory.
+  std::string conf = partnership.dir() + "/broker.conf";
+  RunOrDie("sed -i 's|ca_certificate: \"ca/ca.crt\"|ca_certificate: \"ca/ca.crt\" "
+           "crl_directory: \"crl\"|' " + conf);
+  partnership.StartBroker();
+  auto revoked = partnership.Client("gp-riverside")->Submit(ExampleNotification());
+  EXPECT_FALSE(revoked.ok());
+  auto fine = partnership.Client("school-oakfield")->Submit(ExampleNotification());
+  EXPECT_TRUE(fine.ok()) << fine.status();
+}
+
+}  // namespace
+}  // namespace safeguard::testing
