@@ -276,7 +276,12 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   accept.notification_id = *std::move(id);
   accept.sender = node.id;
   accept.idempotency_key = accept.notification.idempotency_key();
-  accept.content_digest = Sha256(DeterministicBytes(accept.notification));
+  {
+    // A retry is the same notification even if the sender's system stamped reported_at afresh.
+    safeguard::v1::Notification content = accept.notification;
+    content.clear_reported_at();
+    accept.content_digest = Sha256(DeterministicBytes(content));
+  }
   std::map<std::string, std::string> reasons;
   for (const auto& r : *recipients) {
     accept.recipients.push_back(r.node->id);

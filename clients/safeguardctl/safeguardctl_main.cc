@@ -382,8 +382,9 @@ int Inbox(const Context& c) {
   if (!status.ok() && !absl::IsCancelled(status)) return Refused(status);
   if (!c.json && !request.follow()) {
     std::cout << (count == 0 ? "No deliveries waiting.\n"
-                             : absl::StrCat(count, " deliveries. Acknowledge with: safeguardctl "
-                                                   "ack CURSOR --by=NAME\n"));
+                             : absl::StrCat(count, count == 1 ? " delivery" : " deliveries",
+                                            ". Acknowledge with: safeguardctl ack CURSOR "
+                                            "--by=NAME\n"));
   }
   return kExitOk;
 }

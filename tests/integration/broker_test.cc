@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_partnership.h"
@@ -111,6 +112,12 @@ TEST_F(BrokerTest, RetryWithSameKeyReturnsOriginalAndDeliversOnce) {
   EXPECT_EQ(first->sequence(), second->sequence());
   EXPECT_TRUE(second->duplicate());
   EXPECT_EQ(Backlog(*partnership_.Client("fd-swindon")).size(), 1u);
+
+  // A sender's system that re-stamps reported_at on retry is still retrying.
+  *n.mutable_reported_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  auto restamped = housing->Submit(n);
+  ASSERT_TRUE(restamped.ok());
+  EXPECT_EQ(restamped->notification_id(), first->notification_id());
 
   n.set_summary("different content under the same key");
   auto conflict = housing->Submit(n);
