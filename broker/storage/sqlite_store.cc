@@ -371,6 +371,12 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   insert.Bind(6, ToMicros(now));
   insert.BindBlob(7, body);
   int rc = insert.Step();
+  if (rc == SQLITE_CONSTRAINT) {
+    // Only the statement is undone (ON CONFLICT ABORT); the batch and the store carry on.
+    op.result = absl::AbortedError(absl::StrCat(
+        "notification id ", req.notification_id, " is already taken; retry with the same key"));
+    return absl::OkStatus();
+  }
   if (rc != SQLITE_DONE) return SqlError(writer_, rc, "storing notification");
   int64_t seq = sqlite3_last_insert_rowid(writer_);
 

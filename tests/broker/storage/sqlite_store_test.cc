@@ -1,6 +1,7 @@
 #include "broker/storage/sqlite_store.h"
 
 #include <filesystem>
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -42,7 +43,7 @@ class SqliteStoreTest : public ::testing::Test {
 
   AcceptRequest Request(std::string key, std::vector<std::string> to = {"fd-swindon"},
                         std::string id = "") {
-    static int counter = 0;
+    static std::atomic<int> counter = 0;
     AcceptRequest r;
     r.notification_id = id.empty() ? absl::StrCat("id-", ++counter) : id;
     r.sender = "gp-riverside";
@@ -141,6 +142,15 @@ TEST_F(SqliteStoreTest, ConcurrentAcceptsShareCommits) {
   EXPECT_LT(stats.commits, stats.operations) << "every accept paid its own fsync";
   EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10000)->size(),
             static_cast<size_t>(kThreads * kEach));
+}
+
+TEST_F(SqliteStoreTest, IdCollisionFailsOnlyThatSubmitAndTheStoreCarriesOn) {
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k1", {"fd-swindon"}, "same-id")).ok());
+  auto collision = AcceptSync(Request("k2", {"fd-swindon"}, "same-id"));
+  EXPECT_EQ(collision.status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(AcceptSync(Request("k3")).ok());
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, AcknowledgeIsIdempotentAndConfinedToTheMailbox) {
