@@ -99,6 +99,9 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
   if (limits->max_subscriptions_per_node() == 0) {
     limits->set_max_subscriptions_per_node(kDefaultMaxSubscriptionsPerNode);
   }
+  if (limits->max_clock_skew_seconds() == 0) {
+    limits->set_max_clock_skew_seconds(kDefaultMaxClockSkewSeconds);
+  }
   Tls* tls = config.mutable_tls();
   if (tls->reload_interval_seconds() == 0) {
     tls->set_reload_interval_seconds(kDefaultReloadIntervalSeconds);

@@ -10,7 +10,10 @@
 #include "absl/strings/str_join.h"
 #include "broker/server/grpc_status.h"
 #include "broker/server/log.h"
+#include "broker/policy/minimisation_table.h"
+#include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
@@ -76,6 +79,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
                 const safeguard::v1::SubscribeRequest& request)
       : service_(service),
         mailbox_(node.id),
+        visible_fields_(policy::FieldsVisibleTo(node.type)),
         cursor_(request.after_cursor()),
         include_acknowledged_(request.include_acknowledged()),
         follow_(request.follow()) {}
@@ -144,7 +148,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
     read_scheduled_ = true;
     more_ = false;
     ++holds_;
-    service_.mailbox_readers_.Post([this] { ReadAndRelease(); });
+    service_.workers_.Post([this] { ReadAndRelease(); });
   }
 
   void ReadAndRelease() {
@@ -175,7 +179,22 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
         d.set_sender_node_type(std::string(protocol::NodeTypeName(sender->type)));
       }
       *d.mutable_accepted_at() = ToProto(stored.accepted_at);
-      *d.mutable_notification() = std::move(stored.notification);
+      // Forward only what this recipient may see; the sender's signature still verifies.
+      *d.mutable_envelope() = protocol::Minimise(stored.envelope, visible_fields_);
+      safeguard::v1::SignedPayload payload;
+      payload.ParseFromString(d.envelope().payload());
+      auto assembled = protocol::AssembleDisclosures(d.envelope(), payload);
+      if (!assembled.ok()) {
+        // Verified on acceptance, so this means the store was damaged.
+        SAFEGUARD_LOG_ERROR("stored envelope of ", stored.notification_id,
+                            " no longer assembles: ", assembled.status().message());
+        FinishLocked(grpc::Status(grpc::StatusCode::DATA_LOSS,
+                                  "a stored notification is damaged; the broker's operator "
+                                  "has been told"));
+        return;
+      }
+      *d.mutable_notification() = std::move(assembled->notification);
+      for (auto field : assembled->withheld) d.add_withheld(field);
       if (stored.acknowledged_at) {
         *d.mutable_acknowledged_at() = ToProto(*stored.acknowledged_at);
         d.set_acknowledged_by(stored.acknowledged_by);
@@ -203,6 +222,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
 
   BrokerService& service_;
   const std::string mailbox_;
+  const std::set<safeguard::v1::DisclosableField> visible_fields_;
   bool registered_ = false;  // written in Start before any callback can run
 
   absl::Mutex mu_;
@@ -218,9 +238,16 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
   int holds_ ABSL_GUARDED_BY(mu_) = 0;  // scheduled reads that still reference this object
 };
 
-BrokerService::BrokerService(const identity::NodeRegistry& registry, storage::Store& store,
-                             delivery::MailboxHub& hub, const Clock& clock)
-    : registry_(registry), store_(store), hub_(hub), clock_(clock), resolver_(registry) {}
+BrokerService::BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,
+                             storage::Store& store, delivery::MailboxHub& hub, const Clock& clock,
+                             Options options)
+    : registry_(registry),
+      trust_(trust),
+      store_(store),
+      hub_(hub),
+      clock_(clock),
+      options_(std::move(options)),
+      resolver_(registry) {}
 
 BrokerService::~BrokerService() = default;
 
@@ -253,19 +280,51 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     return FinishNow(context, absl::PermissionDeniedError(
                                   "auditor nodes may not send notifications"));
   }
-  if (!request->has_notification()) {
+  if (!request->has_envelope()) {
     return FinishNow(context, absl::InvalidArgumentError(
-                                  "notification: is missing; send the notification to submit"));
+                                  "envelope: is missing; sign the notification with the SDK or "
+                                  "safeguardctl (docs/protocol.md)"));
   }
-  storage::AcceptRequest accept;
-  accept.notification = request->notification();
-  if (absl::Status valid = protocol::NormaliseAndValidate(accept.notification, clock_.Now());
-      !valid.ok()) {
+  const absl::Time now = clock_.Now();
+  auto opened = protocol::Open(request->envelope(), *trust_.Current(),
+                               {.certificate_time = now, .require_all_disclosures = true});
+  if (!opened.ok()) {
+    SAFEGUARD_LOG_WARN("refused envelope from ", node.id, ": ", opened.status().message());
+    return FinishNow(context, opened.status());
+  }
+  if (opened->signer_uri != node.uri) {
+    return FinishNow(context, absl::PermissionDeniedError(absl::StrCat(
+                                  "the envelope is signed by ", opened->signer_uri,
+                                  " but you connected as ", node.uri,
+                                  ": a node may send only what it signed itself")));
+  }
+  absl::Duration skew = protocol::FromTimestamp(opened->payload.signed_at()) - now;
+  if (absl::AbsDuration(skew) > options_.max_clock_skew) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "envelope.payload.signed_at: is ",
+                                  absl::FormatDuration(skew), " from the broker's clock, outside "
+                                  "the window of ", absl::FormatDuration(options_.max_clock_skew),
+                                  "; check the sending system's clock and sign again")));
+  }
+  const safeguard::v1::Notification& notification = opened->notification;
+  if (notification.idempotency_key() != opened->payload.envelope_id()) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "notification.idempotency_key: must equal the envelope id"));
+  }
+  safeguard::v1::Notification normal = notification;
+  if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
     SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
     return FinishNow(context, absl::InvalidArgumentError(
                                   absl::StrCat("notification.", valid.message())));
   }
-  auto recipients = resolver_.Resolve(node, accept.notification);
+  if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
+    // The broker cannot normalise what the sender signed: it would break the signature.
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "notification.subjects: identifiers must be signed in normal "
+                                  "form (NHS number as 10 digits without spaces, UPN in capitals); "
+                                  "the SDK does this before signing"));
+  }
+  auto recipients = resolver_.Resolve(node, notification);
   if (!recipients.ok()) {
     return FinishNow(context,
                      absl::InvalidArgumentError(
@@ -273,15 +332,19 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   }
   auto id = NewNotificationId();
   if (!id.ok()) return FinishNow(context, id.status());
+  storage::AcceptRequest accept;
   accept.notification_id = *std::move(id);
   accept.sender = node.id;
-  accept.idempotency_key = accept.notification.idempotency_key();
+  accept.idempotency_key = opened->payload.envelope_id();
   {
-    // A retry is the same notification even if the sender's system stamped reported_at afresh.
-    safeguard::v1::Notification content = accept.notification;
+    // A retry is the same notification even if re-signed, or reported_at was stamped afresh.
+    safeguard::v1::Notification content = notification;
     content.clear_reported_at();
     accept.content_digest = Sha256(DeterministicBytes(content));
   }
+  accept.type = notification.type();
+  accept.envelope = request->envelope().SerializeAsString();
+  accept.envelope_digest = opened->envelope_digest;
   std::map<std::string, std::string> reasons;
   for (const auto& r : *recipients) {
     accept.recipients.push_back(r.node->id);
@@ -290,31 +353,55 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
 
   auto* reactor = context->DefaultReactor();
   store_.Accept(std::move(accept), [this, reactor, response, reasons = std::move(reasons),
-                                    sender_id = node.id](
-                                       absl::StatusOr<storage::Accepted> accepted) {
+                                    sender_id = node.id, sender_uri = node.uri,
+                                    envelope_id = opened->payload.envelope_id()](
+                                       absl::StatusOr<storage::Accepted> accepted) mutable {
     if (!accepted.ok()) {
       SAFEGUARD_LOG_WARN("could not accept notification from ", sender_id, ": ",
                          accepted.status().message());
       reactor->Finish(ToGrpcStatus(accepted.status()));
       return;
     }
-    response->set_notification_id(accepted->notification_id);
-    response->set_sequence(accepted->sequence);
-    *response->mutable_accepted_at() = ToProto(accepted->accepted_at);
-    response->set_duplicate(accepted->duplicate);
-    for (const std::string& id : accepted->recipients) {
-      auto* r = response->add_recipients();
-      r->set_node_id(id);
-      if (const auto* info = registry_.FindById(id)) {
-        r->set_node_type(std::string(protocol::NodeTypeName(info->type)));
+    // Signing the receipt is CPU work: keep it off the store's committer thread.
+    workers_.Post([this, reactor, response, reasons = std::move(reasons),
+                   sender_id = std::move(sender_id), sender_uri = std::move(sender_uri),
+                   envelope_id = std::move(envelope_id), accepted = *std::move(accepted)] {
+      response->set_notification_id(accepted.notification_id);
+      response->set_sequence(accepted.sequence);
+      *response->mutable_accepted_at() = ToProto(accepted.accepted_at);
+      response->set_duplicate(accepted.duplicate);
+      for (const std::string& id : accepted.recipients) {
+        auto* r = response->add_recipients();
+        r->set_node_id(id);
+        if (const auto* info = registry_.FindById(id)) {
+          r->set_node_type(std::string(protocol::NodeTypeName(info->type)));
+        }
+        auto reason = reasons.find(id);
+        r->set_reason(reason != reasons.end() ? reason->second : "as first accepted");
       }
-      auto reason = reasons.find(id);
-      r->set_reason(reason != reasons.end() ? reason->second : "as first accepted");
-    }
-    SAFEGUARD_LOG_DEBUG("accepted ", accepted->notification_id, " from ", sender_id, " for ",
-                        absl::StrJoin(accepted->recipients, ","),
-                        accepted->duplicate ? " (retry)" : "");
-    reactor->Finish(grpc::Status::OK);
+      safeguard::v1::ReceiptBody body;
+      body.set_envelope_digest(accepted.envelope_digest);
+      body.set_envelope_id(envelope_id);
+      body.set_notification_id(accepted.notification_id);
+      body.set_sequence(accepted.sequence);
+      *body.mutable_accepted_at() = response->accepted_at();
+      body.set_sender(sender_uri);
+      body.set_broker(options_.receipt_signer->uri());
+      auto receipt = protocol::SignReceipt(body, *options_.receipt_signer);
+      if (!receipt.ok()) {
+        // Accepted and durable, but unprovable: say so; a retry returns a fresh receipt.
+        SAFEGUARD_LOG_ERROR("signing a receipt failed: ", receipt.status().message());
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "accepted, but the receipt could not be signed; retry with "
+                                     "the same key to get it"));
+        return;
+      }
+      *response->mutable_receipt() = *std::move(receipt);
+      SAFEGUARD_LOG_DEBUG("accepted ", accepted.notification_id, " from ", sender_id, " for ",
+                          absl::StrJoin(accepted.recipients, ","),
+                          accepted.duplicate ? " (retry)" : "");
+      reactor->Finish(grpc::Status::OK);
+    });
   });
   return reactor;
 }

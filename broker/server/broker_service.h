@@ -7,6 +7,7 @@
 #include "broker/common/clock.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/identity/node_registry.h"
+#include "broker/identity/trust_store.h"
 #include "broker/routing/recipient_resolver.h"
 #include "broker/server/work_queue.h"
 #include "broker/storage/store.h"
@@ -17,8 +18,16 @@ namespace safeguard::server {
 // Thread-safe. Every RPC is denied unless the caller's certificate names a registered node.
 class BrokerService final : public safeguard::v1::Broker::CallbackService {
  public:
-  BrokerService(const identity::NodeRegistry& registry, storage::Store& store,
-                delivery::MailboxHub& hub, const Clock& clock);
+  struct Options {
+    // The broker's own certificate and key: it signs receipts with them.
+    std::shared_ptr<const protocol::Signer> receipt_signer;
+    // How far a sender's signed_at may be from the broker's clock.
+    absl::Duration max_clock_skew = absl::Minutes(5);
+  };
+
+  BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,
+                storage::Store& store, delivery::MailboxHub& hub, const Clock& clock,
+                Options options);
   ~BrokerService() override;
 
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
@@ -41,11 +50,14 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   absl::StatusOr<const identity::NodeInfo*> Authenticate(grpc::CallbackServerContext* context);
 
   const identity::NodeRegistry& registry_;
+  identity::TrustStore& trust_;
   storage::Store& store_;
   delivery::MailboxHub& hub_;
   const Clock& clock_;
+  const Options options_;
   routing::RecipientResolver resolver_;
-  WorkQueue mailbox_readers_{2};
+  // Mailbox reads and receipt signing: work that must not run on gRPC's or the store's threads.
+  WorkQueue workers_{2};
 };
 
 }  // namespace safeguard::server

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -64,6 +65,13 @@ void InstallStopHandlers() {
   sigaction(SIGINT, &action, nullptr);
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 int Fail(const absl::Status& status) {
   SAFEGUARD_LOG_ERROR(status.message());
   return 1;
@@ -93,8 +101,22 @@ int Run() {
   safeguard::delivery::MailboxHub hub(
       static_cast<int>(config->limits().max_subscriptions_per_node()));
   (*store)->SetCommitListener([&hub](const std::vector<std::string>& m) { hub.Notify(m); });
-  safeguard::server::BrokerService service(registry, **store, hub,
-                                           safeguard::SystemClock::Get());
+  const auto& clock = safeguard::SystemClock::Get();
+  auto trust = safeguard::identity::TrustStore::Load(
+      config->tls().ca_certificate(), config->tls().crl_directory(),
+      absl::Seconds(config->tls().reload_interval_seconds()), clock);
+  if (!trust.ok()) return Fail(trust.status());
+  auto receipt_signer = safeguard::protocol::Signer::FromPem(
+      ReadFile(config->tls().certificate()), ReadFile(config->tls().private_key()));
+  if (!receipt_signer.ok()) {
+    return Fail(absl::FailedPreconditionError(absl::StrCat(
+        config->tls().certificate(), ": cannot sign receipts with it: ",
+        receipt_signer.status().message())));
+  }
+  safeguard::server::BrokerService service(
+      registry, **trust, **store, hub, clock,
+      {.receipt_signer = *receipt_signer,
+       .max_clock_skew = absl::Seconds(config->limits().max_clock_skew_seconds())});
 
   const auto& tls = config->tls();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(

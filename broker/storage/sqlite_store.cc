@@ -16,7 +16,7 @@
 namespace safeguard::storage {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS notifications (
   content_digest  BLOB    NOT NULL,
   type            INTEGER NOT NULL,
   accepted_at_us  INTEGER NOT NULL,
-  body            BLOB    NOT NULL,
+  envelope_digest BLOB    NOT NULL,
+  envelope        BLOB    NOT NULL,
   UNIQUE (sender, idempotency_key)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -322,8 +323,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   // A retry of an earlier submit: answer with what was accepted then.
   {
     Statement find(writer_,
-                   "SELECT id, seq, accepted_at_us, content_digest FROM notifications "
-                   "WHERE sender = ?1 AND idempotency_key = ?2");
+                   "SELECT id, seq, accepted_at_us, content_digest, envelope_digest "
+                   "FROM notifications WHERE sender = ?1 AND idempotency_key = ?2");
     RETURN_IF_ERROR(find.status());
     find.Bind(1, req.sender);
     find.Bind(2, req.idempotency_key);
@@ -339,6 +340,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
       accepted.notification_id = find.Text(0);
       accepted.sequence = static_cast<uint64_t>(find.Int(1));
       accepted.accepted_at = FromMicros(find.Int(2));
+      accepted.envelope_digest = find.Blob(4);
       accepted.duplicate = true;
       Statement recipients(writer_,
                            "SELECT mailbox FROM deliveries WHERE notification_seq = ?1 "
@@ -354,22 +356,19 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     }
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "checking idempotency key");
   }
-  std::string body;
-  if (!req.notification.SerializeToString(&body)) {
-    op.result = absl::InvalidArgumentError("notification could not be serialised");
-    return absl::OkStatus();
-  }
   Statement insert(writer_,
                    "INSERT INTO notifications (id, sender, idempotency_key, content_digest, "
-                   "type, accepted_at_us, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                   "type, accepted_at_us, envelope_digest, envelope) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
   RETURN_IF_ERROR(insert.status());
   insert.Bind(1, req.notification_id);
   insert.Bind(2, req.sender);
   insert.Bind(3, req.idempotency_key);
   insert.BindBlob(4, req.content_digest);
-  insert.Bind(5, static_cast<int64_t>(req.notification.type()));
+  insert.Bind(5, static_cast<int64_t>(req.type));
   insert.Bind(6, ToMicros(now));
-  insert.BindBlob(7, body);
+  insert.BindBlob(7, req.envelope_digest);
+  insert.BindBlob(8, req.envelope);
   int rc = insert.Step();
   if (rc == SQLITE_CONSTRAINT) {
     // Only the statement is undone (ON CONFLICT ABORT); the batch and the store carry on.
@@ -396,6 +395,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   accepted.sequence = static_cast<uint64_t>(seq);
   accepted.accepted_at = now;
   accepted.recipients = req.recipients;
+  accepted.envelope_digest = req.envelope_digest;
   op.result = std::move(accepted);
   return absl::OkStatus();
 }
@@ -463,7 +463,7 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
                                                                      int limit) {
   absl::MutexLock lock(&reader_mu_);
   Statement read(reader_,
-                 "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.body, "
+                 "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.envelope, "
                  "d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.mailbox = ?1 AND d.cursor > ?2 "
@@ -481,7 +481,7 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
     d.notification_id = read.Text(1);
     d.sender = read.Text(2);
     d.accepted_at = FromMicros(read.Int(3));
-    if (!d.notification.ParseFromString(read.Blob(4))) {
+    if (!d.envelope.ParseFromString(read.Blob(4))) {
       return absl::DataLossError(absl::StrCat("stored notification ", d.notification_id,
                                               " cannot be parsed; the store is damaged"));
     }

@@ -12,6 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "safeguard/v1/envelope.pb.h"
 #include "safeguard/v1/notification.pb.h"
 
 namespace safeguard::storage {
@@ -20,8 +21,10 @@ struct AcceptRequest {
   std::string notification_id;   // fresh random id; kept only if this is not a retry
   std::string sender;            // node id, from the caller's certificate
   std::string idempotency_key;
-  std::string content_digest;    // SHA-256 of the normalised notification bytes
-  safeguard::v1::Notification notification;
+  std::string content_digest;    // SHA-256 of the notification's content (retry detection)
+  safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
+  std::string envelope;          // the sender's SignedEnvelope as received, every disclosure
+  std::string envelope_digest;   // SHA-256 of the envelope's signed payload
   std::vector<std::string> recipients;  // node ids, at least one, no duplicates
 };
 
@@ -31,6 +34,7 @@ struct Accepted {
   absl::Time accepted_at;
   std::vector<std::string> recipients;
   bool duplicate = false;  // an earlier submit with the same key was accepted
+  std::string envelope_digest;  // of the envelope accepted (the first one, for a retry)
 };
 
 struct Acknowledged {
@@ -46,7 +50,7 @@ struct StoredDelivery {
   std::string notification_id;
   std::string sender;
   absl::Time accepted_at;
-  safeguard::v1::Notification notification;
+  safeguard::v1::SignedEnvelope envelope;  // as the sender sent it, every disclosure
   std::optional<absl::Time> acknowledged_at;
   std::string acknowledged_by;
 };

@@ -2,6 +2,9 @@
 // Run `safeguardctl help` for the commands.
 
 #include <csignal>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -16,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "clients/protocol/envelope.h"
 #include "clients/safeguardctl/command_line.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
@@ -39,6 +43,7 @@ Commands:
   inbox     read this node's mailbox (--follow to keep reading as new ones arrive)
   ack       acknowledge deliveries in this node's mailbox
   status    see where a notification this node sent has got to
+  verify    check deliveries saved with 'inbox --json' against the senders' signatures
   types     list the notification types and severities
   help      show help for a command: safeguardctl help send
 
@@ -67,6 +72,9 @@ Usage: safeguardctl send --type=TYPE --nhs=NUMBER --summary=TEXT [flags]
   --area=CODE           the child's local-authority area (default: this node's own area)
   --summary=TEXT        what happened, in a sentence or two (required, up to 4,000 characters)
   --details=JSON        structured facts, a JSON object, e.g. '{"clinic":"paediatrics"}'
+  --health-details=JSON health information: only recipients allowed health data receive it
+  --police-details=JSON police information: only recipients allowed police data receive it
+  --address-line=TEXT   the address (repeat for each line); --postcode=CODE
   --occurred=TIME       when it happened: RFC 3339 (2026-11-23T09:30:00Z) or 'now' (default)
   --to=NODE             send to this node; repeat for several. Default: the front door of the
                         child's area
@@ -106,6 +114,20 @@ Usage: safeguardctl status NOTIFICATION_ID
 Shows each recipient and whether the notification is queued, delivered or acknowledged, and
 by whom. Only the node that sent a notification may ask.
 )"},
+    {"verify", R"(safeguardctl verify - check saved deliveries against their senders' signatures
+
+Usage: safeguardctl verify FILE [--ca=FILE]
+
+FILE holds deliveries as 'safeguardctl inbox --json' prints them, one per line ('-' reads
+standard input). For each, checks the sender's signature over what it originally signed, the
+sender's certificate against the partnership CA as it was when it signed (so notifications stay
+verifiable after certificates are renewed), every disclosed field against its signed digest, and
+that the notification shown is exactly what the sender disclosed. Needs no connection.
+
+  --ca=FILE   the partnership CA certificate (default: ca.crt in --identity's folder)
+
+Exit status 0 when every delivery verifies, 1 otherwise.
+)"},
     {"types", R"(safeguardctl types - list notification types and severities
 
 Usage: safeguardctl types
@@ -118,11 +140,13 @@ const std::vector<FlagSpec> kGlobalFlags = {
 const std::map<std::string, std::vector<FlagSpec>> kCommands = {
     {"send",
      {{"type"}, {"severity"}, {"nhs", true, true}, {"upn", true, true}, {"child-name"},
-      {"area"}, {"summary"}, {"details"}, {"occurred"}, {"to", true, true},
+      {"area"}, {"summary"}, {"details"}, {"health-details"}, {"police-details"},
+      {"address-line", true, true}, {"postcode"}, {"occurred"}, {"to", true, true},
       {"idempotency-key"}, {"file"}}},
     {"inbox", {{"follow", false}, {"after"}, {"all", false}}},
     {"ack", {{"by"}}},
     {"status", {}},
+    {"verify", {{"ca"}}},
     {"types", {}},
     {"help", {}},
 };
@@ -280,6 +304,18 @@ absl::StatusOr<safeguard::v1::Notification> BuildNotification(const CommandLine&
           absl::StrCat("--details must be a JSON object: ", parsed.message().as_string()));
     }
   }
+  for (const auto& [flag, target] :
+       {std::pair{"health-details", n.mutable_health_details()},
+        std::pair{"police-details", n.mutable_police_details()}}) {
+    if (!cl.Has(flag)) continue;
+    auto parsed = google::protobuf::util::JsonStringToMessage(cl.Get(flag), target);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be a JSON object: ",
+                                                     parsed.message().as_string()));
+    }
+  }
+  for (const std::string& line : cl.All("address-line")) n.mutable_address()->add_lines(line);
+  if (cl.Has("postcode")) n.mutable_address()->set_postcode(cl.Get("postcode"));
   std::string occurred = cl.Get("occurred", n.has_occurred_at() ? "" : "now");
   if (occurred == "now") {
     *n.mutable_occurred_at() = TimeUtil::GetCurrentTime();
@@ -312,8 +348,27 @@ int Send(const Context& c) {
   for (const auto& r : sent->recipients()) {
     std::cout << "  -> " << r.node_id() << " (" << r.node_type() << "): " << r.reason() << "\n";
   }
+  std::cout << "  receipt signed by the broker and verified (sequence " << sent->sequence()
+            << ")\n";
   std::cout << "Follow it with: safeguardctl status " << sent->notification_id() << "\n";
   return kExitOk;
+}
+
+std::string FieldList(const std::set<safeguard::v1::DisclosableField>& fields) {
+  std::vector<std::string> names;
+  for (auto f : fields) names.push_back(protocol::DisclosableFieldName(f));
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+void PrintVerification(const absl::StatusOr<protocol::OpenedEnvelope>& opened) {
+  if (opened.ok()) {
+    std::cout << "    signature verified: signed by " << opened->signer_uri << " at "
+              << FormatTime(opened->payload.signed_at())
+              << "; withheld from you: " << FieldList(opened->withheld) << "\n";
+  } else {
+    std::cout << "    SIGNATURE NOT VERIFIED: " << opened.status().message()
+              << "\n    Do not rely on this delivery; report it to the partnership.\n";
+  }
 }
 
 void PrintDelivery(const safeguard::v1::Delivery& d) {
@@ -374,6 +429,7 @@ int Inbox(const Context& c) {
       std::cout << ToJson(d) << std::endl;
     } else {
       PrintDelivery(d);
+      PrintVerification((*client)->Verify(d));
       std::cout.flush();
     }
     return true;
@@ -451,6 +507,59 @@ int Status(const Context& c) {
   return kExitOk;
 }
 
+int Verify(const Context& c) {
+  if (c.cl.arguments.size() != 1) return Usage("verify needs one FILE (or - for standard input)");
+  std::string ca_path = c.cl.Get("ca");
+  if (ca_path.empty()) {
+    const char* env_identity = std::getenv("SAFEGUARD_IDENTITY");
+    std::string dir = c.cl.Get("identity", env_identity ? env_identity : "");
+    if (dir.empty()) return Usage("verify needs --ca=FILE or --identity=DIR (for its ca.crt)");
+    ca_path = dir + "/ca.crt";
+  }
+  std::ifstream ca_in(ca_path);
+  if (!ca_in) return Usage(absl::StrCat("cannot read the partnership CA at ", ca_path));
+  std::stringstream ca;
+  ca << ca_in.rdbuf();
+  auto trust = protocol::TrustAnchor::FromPem(ca.str());
+  if (!trust.ok()) return Usage(absl::StrCat(ca_path, ": ", trust.status().message()));
+
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (c.cl.arguments[0] != "-") {
+    file.open(c.cl.arguments[0]);
+    if (!file) return Usage(absl::StrCat("cannot read ", c.cl.arguments[0]));
+    in = &file;
+  }
+  int checked = 0, failed = 0;
+  std::string line;
+  while (std::getline(*in, line)) {
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    ++checked;
+    safeguard::v1::Delivery d;
+    auto parsed = google::protobuf::util::JsonStringToMessage(line, &d);
+    if (!parsed.ok()) {
+      ++failed;
+      std::cout << "line " << checked << ": not a delivery in JSON: "
+                << parsed.message().as_string() << "\n";
+      continue;
+    }
+    auto opened = client::VerifyDelivery(d, **trust);
+    if (c.json) {
+      std::cout << "{\"cursor\":\"" << d.cursor() << "\",\"notification_id\":\""
+                << d.notification_id() << "\",\"verified\":" << (opened.ok() ? "true" : "false")
+                << "}\n";
+    } else {
+      std::cout << "#" << d.cursor() << " notification " << d.notification_id() << "\n";
+      PrintVerification(opened);
+    }
+    failed += !opened.ok();
+  }
+  if (!c.json) {
+    std::cout << checked - failed << " of " << checked << " deliveries verified\n";
+  }
+  return failed == 0 && checked > 0 ? kExitOk : kExitFailed;
+}
+
 int Types(const Context& c) {
   std::cout << "Notification types (--type):\n";
   for (const auto& t : EnumFlags(safeguard::v1::NotificationType_descriptor(), kTypePrefix)) {
@@ -488,6 +597,7 @@ int Main(int argc, char** argv) {
   if (cl->command == "ack") return Ack(c);
   if (cl->command == "status") return Status(c);
   if (cl->command == "types") return Types(c);
+  if (cl->command == "verify") return Verify(c);
   return Usage("unknown command");
 }
 

@@ -8,7 +8,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "clients/protocol/node_type.h"
 #include "clients/protocol/notification_validator.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
 
 namespace safeguard::client {
@@ -78,7 +80,15 @@ absl::StatusOr<std::unique_ptr<BrokerClient>> BrokerClient::Connect(ConnectionOp
   auto channel =
       grpc::CreateCustomChannel(options.broker_address, grpc::SslCredentials(ssl), args);
   auto stub = safeguard::v1::Broker::NewStub(channel);
-  return std::unique_ptr<BrokerClient>(new BrokerClient(std::move(options), std::move(stub)));
+  auto signer = protocol::Signer::FromPem(options.identity.certificate, options.identity.private_key);
+  if (!signer.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the node certificate and key cannot sign: ", signer.status().message()));
+  }
+  auto trust = protocol::TrustAnchor::FromPem(options.identity.ca_certificate);
+  if (!trust.ok()) return trust.status();
+  return std::unique_ptr<BrokerClient>(new BrokerClient(
+      std::move(options), std::move(stub), *std::move(signer), *std::move(trust)));
 }
 
 template <typename Call>
@@ -110,15 +120,56 @@ absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
       !valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("notification.", valid.message()));
   }
+  // Sealed once: every retry sends the same signed bytes.
+  auto envelope = protocol::Seal(notification, *signer_, absl::Now());
+  if (!envelope.ok()) return envelope.status();
   safeguard::v1::SubmitRequest request;
-  *request.mutable_notification() = std::move(notification);
+  *request.mutable_envelope() = *std::move(envelope);
   safeguard::v1::SubmitResponse response;
   absl::Status status = WithRetries([&](grpc::ClientContext& context) {
     response.Clear();
     return stub_->Submit(&context, request, &response);
   });
   if (!status.ok()) return status;
+  protocol::ExpectedReceipt expected{.envelope_id = notification.idempotency_key(),
+                                     .sender = signer_->uri()};
+  if (!response.duplicate()) {
+    expected.envelope_digest = protocol::Sha256(request.envelope().payload());
+  }
+  auto receipt = protocol::VerifyReceipt(response.receipt(), *trust_, expected);
+  if (!receipt.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "the broker answered, but its receipt does not prove acceptance: ",
+        receipt.status().message()));
+  }
+  if (receipt->notification_id() != response.notification_id() ||
+      receipt->sequence() != response.sequence()) {
+    return absl::DataLossError("the broker's receipt disagrees with its answer");
+  }
   return response;
+}
+
+absl::StatusOr<protocol::OpenedEnvelope> BrokerClient::Verify(
+    const safeguard::v1::Delivery& delivery) const {
+  return VerifyDelivery(delivery, *trust_);
+}
+
+absl::StatusOr<protocol::OpenedEnvelope> VerifyDelivery(const safeguard::v1::Delivery& delivery,
+                                                        const protocol::TrustAnchor& trust) {
+  auto opened = protocol::Open(delivery.envelope(), trust);
+  if (!opened.ok()) return opened.status();
+  auto sender = protocol::ParseNodeUri(opened->signer_uri);
+  if (!sender.ok() || sender->id != delivery.sender_node_id()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the delivery names sender '", delivery.sender_node_id(), "' but the envelope is signed by ",
+        opened->signer_uri));
+  }
+  if (!google::protobuf::util::MessageDifferencer::Equals(opened->notification,
+                                                          delivery.notification())) {
+    return absl::InvalidArgumentError(
+        "the delivered notification differs from what the sender signed");
+  }
+  return opened;
 }
 
 absl::Status BrokerClient::Subscribe(

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "clients/protocol/envelope.h"
 #include "safeguard/v1/broker.grpc.pb.h"
 
 namespace safeguard::client {
@@ -45,9 +46,16 @@ class BrokerClient {
   static absl::StatusOr<std::unique_ptr<BrokerClient>> Connect(ConnectionOptions options);
 
   // Checks the notification locally (same rules as the broker), fills idempotency_key with a
-  // random one if empty, and submits it, retrying transient failures with the same key so a
-  // retry can never create a second notification.
+  // random one if empty, seals it in an envelope signed with this node's key, and submits it,
+  // retrying transient failures with the same envelope so a retry can never create a second
+  // notification. Returns once the broker's signed receipt has been verified.
   absl::StatusOr<safeguard::v1::SubmitResponse> Submit(safeguard::v1::Notification notification);
+
+  // Verifies a delivery end to end, whichever broker delivered it: the sender's signature over
+  // the original payload, the sender's certificate against the partnership CA (as it was when it
+  // signed), every disclosure against its signed digest, and that the broker's assembled
+  // `notification` is exactly what the envelope discloses.
+  absl::StatusOr<protocol::OpenedEnvelope> Verify(const safeguard::v1::Delivery& delivery) const;
 
   // Streams this node's mailbox, calling `on_delivery` for each delivery in cursor order until
   // it returns false, the stream ends (follow=false: backlog sent) or Cancel() is called. With
@@ -65,19 +73,29 @@ class BrokerClient {
   safeguard::v1::Broker::Stub& stub() { return *stub_; }
 
  private:
-  explicit BrokerClient(ConnectionOptions options,
-                        std::unique_ptr<safeguard::v1::Broker::Stub> stub)
-      : options_(std::move(options)), stub_(std::move(stub)) {}
+  BrokerClient(ConnectionOptions options, std::unique_ptr<safeguard::v1::Broker::Stub> stub,
+               std::shared_ptr<const protocol::Signer> signer,
+               std::shared_ptr<const protocol::TrustAnchor> trust)
+      : options_(std::move(options)),
+        stub_(std::move(stub)),
+        signer_(std::move(signer)),
+        trust_(std::move(trust)) {}
 
   template <typename Call>
   absl::Status WithRetries(const Call& call);
 
   const ConnectionOptions options_;
   std::unique_ptr<safeguard::v1::Broker::Stub> stub_;
+  const std::shared_ptr<const protocol::Signer> signer_;
+  const std::shared_ptr<const protocol::TrustAnchor> trust_;
   absl::Mutex mu_;
   grpc::ClientContext* streaming_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// What BrokerClient::Verify does, for a delivery read from elsewhere (a file, another broker).
+absl::StatusOr<protocol::OpenedEnvelope> VerifyDelivery(const safeguard::v1::Delivery& delivery,
+                                                        const protocol::TrustAnchor& trust);
 
 // grpc::Status → absl::Status (the codes line up numerically).
 absl::Status FromGrpcStatus(const grpc::Status& status);

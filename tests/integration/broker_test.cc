@@ -127,14 +127,10 @@ TEST_F(BrokerTest, RetryWithSameKeyReturnsOriginalAndDeliversOnce) {
 
 TEST_F(BrokerTest, MalformedNotificationIsRefusedNamingTheField) {
   auto gp = partnership_.Client("gp-riverside");
-  // The raw stub skips the SDK's own checks: this is what the broker says to any client.
+  auto signer = partnership_.SignerFor("gp-riverside");
+  // Sealed but not checked by the SDK: this is what the broker says to any client.
   auto submit = [&](const safeguard::v1::Notification& n) {
-    safeguard::v1::SubmitRequest request;
-    *request.mutable_notification() = n;
-    request.mutable_notification()->set_idempotency_key("k-1");
-    safeguard::v1::SubmitResponse response;
-    grpc::ClientContext context;
-    return gp->stub().Submit(&context, request, &response);
+    return RawSubmit(*gp, SealNow(n, *signer));
   };
   auto bad_nhs = ExampleNotification();
   bad_nhs.mutable_subjects(0)->mutable_identifiers(0)->set_value("943 476 5918");
@@ -148,7 +144,13 @@ TEST_F(BrokerTest, MalformedNotificationIsRefusedNamingTheField) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("notification.type"));
 
+  // The broker cannot normalise signed content, so it asks for it in normal form.
+  s = submit(ExampleNotification());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("must be signed in normal form"));
+
   auto unknown_recipient = ExampleNotification();
+  unknown_recipient.mutable_subjects(0)->mutable_identifiers(0)->set_value("9434765919");
   unknown_recipient.add_recipients("nobody-here");
   s = submit(unknown_recipient);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -164,11 +166,7 @@ TEST_F(BrokerTest, OversizedMessageIsResourceExhausted) {
   n.set_idempotency_key("big");
   (*n.mutable_details()->mutable_fields())["attachment"].set_string_value(
       std::string(300 * 1024, 'x'));
-  safeguard::v1::SubmitRequest request;
-  *request.mutable_notification() = n;
-  safeguard::v1::SubmitResponse response;
-  grpc::ClientContext context;
-  grpc::Status s = gp->stub().Submit(&context, request, &response);
+  grpc::Status s = RawSubmit(*gp, SealNow(n, *partnership_.SignerFor("gp-riverside")));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
 }
 

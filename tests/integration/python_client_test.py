@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""A client in another language (Python, Debian's python3-grpcio) talks to the real broker
-using nothing but proto/ and certificates minted by certs/safeguard-certs.
+"""A client in another language (Python, Debian's python3-grpcio and python3-cryptography)
+talks to the real broker using nothing but proto/, docs/protocol.md and certificates minted by
+certs/safeguard-certs.
 
 Generates the Python stubs from proto/ with protoc and grpc_python_plugin, starts the broker on
-127.0.0.1 port 0, submits a notification as a GP and receives it on the front door's stream.
-Prints '2 passed, 0 failed' on success.
+127.0.0.1 port 0, seals and signs a notification as a GP exactly as docs/protocol.md specifies,
+checks the broker's signed receipt, and receives and verifies it on the front door's stream.
+Prints 'N passed, 0 failed' on success.
 """
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -33,13 +36,15 @@ def main():
         gen = os.path.join(work, "gen")
         os.makedirs(gen)
         protos = [os.path.join(args.proto_dir, "safeguard/v1", f)
-                  for f in ("notification.proto", "broker.proto")]
+                  for f in ("notification.proto", "envelope.proto", "broker.proto")]
         run("protoc", "-I", args.proto_dir, "-I", "/usr/include", "--python_out=" + gen,
             "--grpc_out=" + gen, "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", *protos)
         sys.path.insert(0, gen)
         import grpc
-        from google.protobuf import timestamp_pb2
-        from safeguard.v1 import broker_pb2, broker_pb2_grpc, notification_pb2
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from safeguard.v1 import broker_pb2, broker_pb2_grpc, envelope_pb2, notification_pb2
 
         domain = "python.safeguarding.example"
         run(args.certs, "init-ca", "--dir", work + "/ca", "--partnership", domain)
@@ -71,7 +76,50 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
             creds = grpc.ssl_channel_credentials(read("ca.crt"), read("node.key"), read("node.crt"))
             return grpc.secure_channel(f"127.0.0.1:{port}", creds)
 
-        passed = failed = 0
+        def pae(payload_type, body):
+            t = payload_type.encode()
+            return b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body)
+
+        def seal(n, node_id):
+            """docs/protocol.md: core + one salted disclosure per field, signed over PAE."""
+            cert = x509.load_pem_x509_certificate(open(f"{work}/{node_id}/node.crt", "rb").read())
+            key = serialization.load_pem_private_key(
+                open(f"{work}/{node_id}/node.key", "rb").read(), password=None)
+            core = notification_pb2.Notification()
+            core.CopyFrom(n)
+            identity = notification_pb2.Notification()
+            for s in core.subjects:
+                part = identity.subjects.add()
+                part.identifiers.extend(s.identifiers)
+                del s.identifiers[:]
+            summary = notification_pb2.Notification(summary=core.summary)
+            core.ClearField("summary")
+            payload = envelope_pb2.SignedPayload(
+                envelope_id=n.idempotency_key, sender=f"spiffe://{domain}/gp/{node_id}", core=core)
+            payload.signed_at.GetCurrentTime()
+            disclosures = []
+            for field, value in ((envelope_pb2.DISCLOSABLE_FIELD_CHILD_IDENTITY, identity),
+                                 (envelope_pb2.DISCLOSABLE_FIELD_SUMMARY, summary)):
+                d = envelope_pb2.Disclosure(salt=os.urandom(16), field=field, value=value)
+                raw = d.SerializeToString()
+                disclosures.append(raw)
+                payload.disclosures.add(field=field, sha256=hashlib.sha256(raw).digest())
+            body = payload.SerializeToString()
+            ptype = "application/vnd.safeguard.notification.v1+protobuf"
+            spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+            sig = key.sign(pae(ptype, body), ec.ECDSA(hashes.SHA256()))
+            return envelope_pb2.SignedEnvelope(
+                payload_type=ptype, payload=body, disclosures=disclosures,
+                signatures=[envelope_pb2.EnvelopeSignature(
+                    keyid=hashlib.sha256(spki).hexdigest(), sig=sig,
+                    certificate=cert.public_bytes(serialization.Encoding.DER))])
+
+        def check(name, ok, detail=""):
+            nonlocal_counts[0 if ok else 1] += 1
+            print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
+
+        nonlocal_counts = [0, 0]
         gp = broker_pb2_grpc.BrokerStub(channel("gp-py"))
         n = notification_pb2.Notification(
             idempotency_key="py-1",
@@ -79,23 +127,45 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
             severity=notification_pb2.SEVERITY_CONCERN,
             summary="Absent 8 of the last 10 sessions",
             subjects=[notification_pb2.Subject(identifiers=[notification_pb2.SubjectIdentifier(
-                scheme=notification_pb2.IDENTIFIER_SCHEME_NHS_NUMBER, value="943 476 5919")])])
+                scheme=notification_pb2.IDENTIFIER_SCHEME_NHS_NUMBER, value="9434765919")])])
         n.occurred_at.GetCurrentTime()
-        sent = gp.Submit(broker_pb2.SubmitRequest(notification=n), timeout=10)
-        if len(sent.notification_id) == 32 and sent.recipients[0].node_id == "fd-py":
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL submit:", sent)
+        envelope = seal(n, "gp-py")
+        sent = gp.Submit(broker_pb2.SubmitRequest(envelope=envelope), timeout=10)
+        check("submit accepted and routed to the front door",
+              len(sent.notification_id) == 32 and sent.recipients[0].node_id == "fd-py", sent)
+
+        # The receipt: the broker's signature over PAE(receipt type, body), for our envelope.
+        body = envelope_pb2.ReceiptBody.FromString(sent.receipt.body)
+        broker_cert = x509.load_der_x509_certificate(sent.receipt.broker_certificate)
+        try:
+            broker_cert.public_key().verify(
+                sent.receipt.signature,
+                pae("application/vnd.safeguard.receipt.v1+protobuf", sent.receipt.body),
+                ec.ECDSA(hashes.SHA256()))
+            receipt_ok = True
+        except Exception as e:  # noqa: BLE001 - any failure is a failed check
+            receipt_ok = False
+        check("receipt signed by the broker, for this envelope",
+              receipt_ok and body.envelope_digest == hashlib.sha256(envelope.payload).digest()
+              and body.notification_id == sent.notification_id, body)
+
+        tampered = envelope_pb2.SignedEnvelope()
+        tampered.CopyFrom(envelope)
+        tampered.payload = envelope.payload[:-1] + bytes([envelope.payload[-1] ^ 1])
+        try:
+            gp.Submit(broker_pb2.SubmitRequest(envelope=tampered), timeout=10)
+            check("tampered envelope refused", False, "accepted")
+        except grpc.RpcError as e:
+            check("tampered envelope refused", e.code() == grpc.StatusCode.INVALID_ARGUMENT,
+                  e.details())
 
         fd = broker_pb2_grpc.BrokerStub(channel("fd-py"))
         deliveries = list(fd.Subscribe(broker_pb2.SubscribeRequest(), timeout=10))
-        if (len(deliveries) == 1 and deliveries[0].notification_id == sent.notification_id
-                and deliveries[0].notification.subjects[0].identifiers[0].value == "9434765919"):
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL subscribe:", deliveries)
+        ok = (len(deliveries) == 1 and deliveries[0].notification_id == sent.notification_id
+              and deliveries[0].notification.subjects[0].identifiers[0].value == "9434765919"
+              and deliveries[0].envelope.payload == envelope.payload)
+        check("front door receives the original signed envelope", ok, deliveries)
+        passed, failed = nonlocal_counts
         print(f"{passed} passed, {failed} failed")
         return 0 if failed == 0 else 1
     finally:

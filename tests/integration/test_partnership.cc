@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
 namespace safeguard::testing {
@@ -155,6 +157,43 @@ std::string TestPartnership::broker_log() const {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::shared_ptr<const protocol::Signer> TestPartnership::SignerFor(
+    const std::string& node_id) const {
+  auto identity = client::LoadIdentityDirectory(identity_dir(node_id));
+  EXPECT_TRUE(identity.ok()) << identity.status();
+  auto signer = protocol::Signer::FromPem(identity->certificate, identity->private_key);
+  EXPECT_TRUE(signer.ok()) << signer.status();
+  return *signer;
+}
+
+std::shared_ptr<const protocol::TrustAnchor> TestPartnership::Trust() const {
+  std::ifstream in(dir_ + "/ca/ca.crt");
+  std::stringstream ca;
+  ca << in.rdbuf();
+  return *protocol::TrustAnchor::FromPem(ca.str());
+}
+
+grpc::Status RawSubmit(client::BrokerClient& client, const safeguard::v1::SignedEnvelope& envelope,
+                       safeguard::v1::SubmitResponse* response) {
+  safeguard::v1::SubmitRequest request;
+  *request.mutable_envelope() = envelope;
+  safeguard::v1::SubmitResponse ignored;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return client.stub().Submit(&context, request, response ? response : &ignored);
+}
+
+safeguard::v1::SignedEnvelope SealNow(safeguard::v1::Notification notification,
+                                      const protocol::Signer& signer) {
+  static std::atomic<int> counter{0};
+  if (notification.idempotency_key().empty()) {
+    notification.set_idempotency_key(absl::StrCat("raw-", getpid(), "-", ++counter));
+  }
+  auto envelope = protocol::Seal(notification, signer, absl::Now());
+  EXPECT_TRUE(envelope.ok()) << envelope.status();
+  return *envelope;
 }
 
 safeguard::v1::Notification ExampleNotification(safeguard::v1::NotificationType type) {

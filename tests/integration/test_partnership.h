@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "clients/protocol/envelope.h"
 #include "clients/sdk/broker_client.h"
 
 namespace safeguard::testing {
@@ -56,12 +57,24 @@ class TestPartnership {
 
   std::string broker_log() const;
 
+  // The node's signing identity, read from its identity directory.
+  std::shared_ptr<const protocol::Signer> SignerFor(const std::string& node_id) const;
+  std::shared_ptr<const protocol::TrustAnchor> Trust() const;
+
  private:
   std::string dir_;
   std::string partnership_ = "test.safeguarding.example";
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// Submits an envelope as it is, bypassing the SDK's checks and sealing.
+grpc::Status RawSubmit(client::BrokerClient& client, const safeguard::v1::SignedEnvelope& envelope,
+                       safeguard::v1::SubmitResponse* response = nullptr);
+
+// Seals a notification (adding an idempotency key if it has none) with `signer`, now.
+safeguard::v1::SignedEnvelope SealNow(safeguard::v1::Notification notification,
+                                      const protocol::Signer& signer);
 
 // Runs a shell command, failing the test (with its output) if it exits non-zero.
 std::string RunOrDie(const std::string& command);

@@ -49,8 +49,11 @@ class SqliteStoreTest : public ::testing::Test {
     r.sender = "gp-riverside";
     r.idempotency_key = key;
     r.content_digest = "digest-of-" + key;
-    r.notification.set_summary("summary " + key);
-    r.notification.set_type(safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT);
+    r.type = safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT;
+    safeguard::v1::SignedEnvelope envelope;
+    envelope.set_payload("payload of " + key);
+    r.envelope = envelope.SerializeAsString();
+    r.envelope_digest = "envelope-digest-of-" + key;
     r.recipients = std::move(to);
     return r;
   }
@@ -84,7 +87,7 @@ TEST_F(SqliteStoreTest, AcceptedNotificationIsInEachRecipientsMailbox) {
     ASSERT_TRUE(inbox.ok());
     ASSERT_EQ(inbox->size(), 1u);
     EXPECT_EQ((*inbox)[0].notification_id, a->notification_id);
-    EXPECT_EQ((*inbox)[0].notification.summary(), "summary k1");
+    EXPECT_EQ((*inbox)[0].envelope.payload(), "payload of k1");
   }
   EXPECT_TRUE(store_->ReadMailbox("school-oakfield", 0, false, 10)->empty());
 }
@@ -97,6 +100,7 @@ TEST_F(SqliteStoreTest, RetryReturnsOriginalAndConflictingContentIsRefused) {
   ASSERT_TRUE(first.ok() && retry.ok());
   EXPECT_EQ(retry->notification_id, "first-id");
   EXPECT_EQ(retry->accepted_at, first->accepted_at);
+  EXPECT_EQ(retry->envelope_digest, "envelope-digest-of-k1");
   EXPECT_TRUE(retry->duplicate);
   EXPECT_THAT(retry->recipients, ElementsAre("fd-swindon"));
   EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 1u);
@@ -208,7 +212,9 @@ TEST_F(SqliteStoreTest, FullDiskRefusesNewWritesAndKeepsWhatWasAccepted) {
   absl::Status refusal;
   for (int i = 0; i < 10000; ++i) {
     auto r = Request(absl::StrCat("k", i));
-    r.notification.set_summary(std::string(2000, 'x'));
+    safeguard::v1::SignedEnvelope big;
+    big.set_payload(std::string(2000, 'x'));
+    r.envelope = big.SerializeAsString();
     auto a = AcceptSync(std::move(r));
     if (!a.ok()) {
       refusal = a.status();
