@@ -55,7 +55,40 @@ std::string PreAuthEncoding(absl::string_view payload_type, absl::string_view bo
 
 void Certificate::X509Deleter::operator()(x509_st* x) const { X509_free(x); }
 
+namespace {
+constexpr size_t kCertificateCacheSize = 4096;
+absl::Mutex g_certificate_cache_mu;
+std::map<std::string, Certificate>& CertificateCache()
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_certificate_cache_mu) {
+  static auto* cache = new std::map<std::string, Certificate>();
+  return *cache;
+}
+
+absl::Time Asn1ToTime(const ASN1_TIME* t) {
+  struct tm tm = {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return absl::InfinitePast();
+  return absl::FromTM(tm, absl::UTCTimeZone());
+}
+}  // namespace
+
 absl::StatusOr<Certificate> Certificate::FromDer(absl::string_view der) {
+  std::string key(der);
+  {
+    absl::MutexLock lock(&g_certificate_cache_mu);
+    auto it = CertificateCache().find(key);
+    if (it != CertificateCache().end()) return it->second;
+  }
+  auto parsed = ParseDer(der);
+  if (parsed.ok()) {
+    absl::MutexLock lock(&g_certificate_cache_mu);
+    auto& cache = CertificateCache();
+    if (cache.size() >= kCertificateCacheSize) cache.clear();
+    cache.emplace(std::move(key), *parsed);
+  }
+  return parsed;
+}
+
+absl::StatusOr<Certificate> Certificate::ParseDer(absl::string_view der) {
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
   if (x == nullptr || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
@@ -214,6 +247,15 @@ absl::StatusOr<std::vector<std::string>> TrustAnchor::ReadCrlDirectory(
 TrustAnchor::~TrustAnchor() { X509_STORE_free(store_); }
 
 absl::Status TrustAnchor::Verify(const Certificate& certificate, absl::Time at) const {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = verified_.find(certificate.der());
+    if (it != verified_.end()) {
+      if (at < it->second.not_before) return absl::PermissionDeniedError("certificate is not yet valid");
+      if (at > it->second.not_after) return absl::PermissionDeniedError("certificate has expired");
+      return absl::OkStatus();
+    }
+  }
   std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store_, certificate.get(), nullptr);
   X509_STORE_CTX_set_time(ctx.get(), 0, absl::ToTimeT(at));
@@ -223,6 +265,12 @@ absl::Status TrustAnchor::Verify(const Certificate& certificate, absl::Time at) 
     ERR_clear_error();
     return absl::PermissionDeniedError(X509_verify_cert_error_string(err));
   }
+  // The chain verified at `at`; remember the leaf's window (the CA outlives its leaves).
+  Validity validity{Asn1ToTime(X509_get0_notBefore(certificate.get())),
+                    Asn1ToTime(X509_get0_notAfter(certificate.get()))};
+  absl::MutexLock lock(&mu_);
+  if (verified_.size() >= 4096) verified_.clear();
+  verified_.emplace(certificate.der(), validity);
   return absl::OkStatus();
 }
 
