@@ -304,10 +304,10 @@ absl::StatusOr<safeguard::v1::Notification> BuildNotification(const CommandLine&
           absl::StrCat("--details must be a JSON object: ", parsed.message().as_string()));
     }
   }
-  for (const auto& [flag, target] :
-       {std::pair{"health-details", n.mutable_health_details()},
-        std::pair{"police-details", n.mutable_police_details()}}) {
-    if (!cl.Has(flag)) continue;
+  for (const char* flag : {"health-details", "police-details"}) {
+    if (!cl.Has(flag)) continue;  // never create an empty field: it would be disclosed as empty
+    auto* target = std::string(flag) == "health-details" ? n.mutable_health_details()
+                                                         : n.mutable_police_details();
     auto parsed = google::protobuf::util::JsonStringToMessage(cl.Get(flag), target);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be a JSON object: ",

@@ -120,7 +120,9 @@ housing_id=$(as housing-swindon --json send --type=no-access-visit "${child[@]}"
 say "Police: a domestic-abuse call-out at the address, to the front door and the school"
 police_id=$(as police-wiltshire --json send --type=police-domestic-abuse-incident "${child[@]}" \
   --severity=urgent --to=fd-swindon --to=school-oakfield \
+  --police-details='{"incident":"WPC-2026-1142","offence":"assault","arrest":true}' \
   --summary="Call-out to the home overnight; child present" | json_field notification_id)
+say "Every notification was sealed and signed by its sender; every receipt signed by the broker"
 for id in "$gp_id" "$school_id" "$housing_id" "$police_id"; do
   [ ${#id} -eq 32 ] || fail "a notification was not accepted"
 done
@@ -160,15 +162,30 @@ as housing-swindon status "$housing_id" | grep -q "acknowledged .* by A. Patel" 
 as police-wiltshire status "$police_id" | grep -q "school-oakfield (school): delivered\|school-oakfield (school): queued" \
   || fail "the school's copy of the police notification is not pending"
 
-bold "10. The school received the police notification too, and only that"
+bold "10. The school received the police notification too, minimised: police details withheld"
 school_inbox=$(as school-oakfield inbox)
 echo "$school_inbox" | sed 's/^/   /'
 echo "$school_inbox" | grep -q "police-domestic-abuse-incident" || fail "the school missed it"
 echo "$school_inbox" | grep -q "^1 delivery\." || fail "the school sees more than was sent to it"
+echo "$school_inbox" | grep -q "signature verified: .*withheld from you: police-details" \
+  || fail "the school's minimised copy did not verify"
+
+bold "11. Anyone can check a saved delivery against the sender's signature, offline"
+as fd-swindon --json inbox --all > "$work/fd-deliveries.jsonl"
+as fd-swindon verify "$work/fd-deliveries.jsonl" | tail -n 1 | sed 's/^/   /'
+as fd-swindon verify "$work/fd-deliveries.jsonl" >/dev/null || fail "saved deliveries do not verify"
+sed 's/Call-out to the home overnight/Nothing happened/' "$work/fd-deliveries.jsonl" \
+  > "$work/altered.jsonl"
+if as fd-swindon verify "$work/altered.jsonl" > "$work/altered.out"; then
+  fail "an altered delivery verified"
+fi
+say "an altered copy is caught: $(grep -m1 'NOT VERIFIED' "$work/altered.out" | sed 's/^ *//')"
 
 bold "Demo complete"
 say "Four agencies reported; the front door received all four and acknowledged them;"
-say "every sender saw who acknowledged; the retry made no duplicate; the typo was refused."
+say "every sender saw who acknowledged; the retry made no duplicate; the typo was refused;"
+say "every delivery verified against its sender's signature, the school's with police details"
+say "withheld, and an altered copy was caught."
 if [ "$keep_running" -eq 1 ]; then
   trap - EXIT
   say ""
