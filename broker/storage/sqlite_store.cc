@@ -11,10 +11,14 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "broker/storage/internal/sqlite_statement.h"
 #include "clients/protocol/status_macros.h"
 
 namespace safeguard::storage {
 namespace {
+
+using internal::Statement;
+using internal::StatementCache;
 
 constexpr int kSchemaVersion = 2;
 
@@ -45,50 +49,6 @@ CREATE INDEX IF NOT EXISTS deliveries_by_notification ON deliveries (notificatio
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
-// A prepared statement, reset on destruction so it can be reused. Thread-compatible.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  absl::Status status() const {
-    if (rc_ == SQLITE_OK) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("preparing SQL: ", sqlite3_errmsg(db_)));
-  }
-  void Bind(int i, absl::string_view s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  void BindBlob(int i, absl::string_view s) {
-    sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  // Returns SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(stmt_); }
-  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
-  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string Text(int col) {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-  std::string Blob(int col) {
-    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-};
 
 absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
   std::string message = absl::StrCat(what, ": ", sqlite3_errstr(rc), " (", sqlite3_errmsg(db), ")");
@@ -161,7 +121,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
   }
   absl::Status schema = Exec(*writer, kSchema);
   if (schema.ok()) {
-    Statement version(*writer, "PRAGMA user_version");
+    StatementCache cache(*writer);
+    Statement version(cache, "PRAGMA user_version");
     if (version.Step() == SQLITE_ROW) {
       int64_t v = version.Int(0);
       if (v == 0) {
@@ -193,7 +154,12 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
 
 SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader,
                          int lock_fd)
-    : options_(options), writer_(writer), lock_fd_(lock_fd), reader_(reader) {
+    : options_(options),
+      writer_(writer),
+      writer_statements_(std::make_unique<StatementCache>(writer)),
+      lock_fd_(lock_fd),
+      reader_(reader),
+      reader_statements_(std::make_unique<StatementCache>(reader)) {
   committer_ = std::thread([this] { CommitterLoop(); });
 }
 
@@ -205,8 +171,10 @@ SqliteStore::~SqliteStore() {
   committer_.join();
   {
     absl::MutexLock lock(&reader_mu_);
+    reader_statements_.reset();
     sqlite3_close(reader_);
   }
+  writer_statements_.reset();
   sqlite3_close(writer_);
   ::close(lock_fd_);
 }
@@ -322,7 +290,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   const AcceptRequest& req = op.request;
   // A retry of an earlier submit: answer with what was accepted then.
   {
-    Statement find(writer_,
+    Statement find(*writer_statements_,
                    "SELECT id, seq, accepted_at_us, content_digest, envelope_digest "
                    "FROM notifications WHERE sender = ?1 AND idempotency_key = ?2");
     RETURN_IF_ERROR(find.status());
@@ -342,7 +310,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
       accepted.accepted_at = FromMicros(find.Int(2));
       accepted.envelope_digest = find.Blob(4);
       accepted.duplicate = true;
-      Statement recipients(writer_,
+      Statement recipients(*writer_statements_,
                            "SELECT mailbox FROM deliveries WHERE notification_seq = ?1 "
                            "ORDER BY cursor");
       RETURN_IF_ERROR(recipients.status());
@@ -356,7 +324,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     }
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "checking idempotency key");
   }
-  Statement insert(writer_,
+  Statement insert(*writer_statements_,
                    "INSERT INTO notifications (id, sender, idempotency_key, content_digest, "
                    "type, accepted_at_us, envelope_digest, envelope) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -379,7 +347,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   if (rc != SQLITE_DONE) return SqlError(writer_, rc, "storing notification");
   int64_t seq = sqlite3_last_insert_rowid(writer_);
 
-  Statement deliver(writer_,
+  Statement deliver(*writer_statements_,
                     "INSERT INTO deliveries (mailbox, notification_seq) VALUES (?1, ?2)");
   RETURN_IF_ERROR(deliver.status());
   for (const std::string& mailbox : req.recipients) {
@@ -401,7 +369,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
 }
 
 absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::string>&) {
-  Statement find(writer_,
+  Statement find(*writer_statements_,
                  "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.cursor = ?1 AND d.mailbox = ?2");
@@ -426,7 +394,7 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
     op.result = std::move(ack);
     return absl::OkStatus();
   }
-  Statement update(writer_,
+  Statement update(*writer_statements_,
                    "UPDATE deliveries SET acknowledged_at_us = ?1, acknowledged_by = ?2, "
                    "delivered_at_us = COALESCE(delivered_at_us, ?1) WHERE cursor = ?3");
   RETURN_IF_ERROR(update.status());
@@ -442,7 +410,7 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
 }
 
 absl::Status SqliteStore::Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>&) {
-  Statement update(writer_,
+  Statement update(*writer_statements_,
                    "UPDATE deliveries SET delivered_at_us = ?1 "
                    "WHERE cursor = ?2 AND mailbox = ?3 AND delivered_at_us IS NULL");
   RETURN_IF_ERROR(update.status());
@@ -462,7 +430,7 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
                                                                      bool include_acknowledged,
                                                                      int limit) {
   absl::MutexLock lock(&reader_mu_);
-  Statement read(reader_,
+  Statement read(*reader_statements_,
                  "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.envelope, "
                  "d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
@@ -497,7 +465,7 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
 
 absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notification_id) {
   absl::MutexLock lock(&reader_mu_);
-  Statement find(reader_,
+  Statement find(*reader_statements_,
                  "SELECT seq, sender, type, accepted_at_us FROM notifications WHERE id = ?1");
   RETURN_IF_ERROR(find.status());
   find.Bind(1, notification_id);
@@ -512,7 +480,7 @@ absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notificat
   status.sender = find.Text(1);
   status.type = static_cast<safeguard::v1::NotificationType>(find.Int(2));
   status.accepted_at = FromMicros(find.Int(3));
-  Statement deliveries(reader_,
+  Statement deliveries(*reader_statements_,
                        "SELECT mailbox, delivered_at_us, acknowledged_at_us, acknowledged_by "
                        "FROM deliveries WHERE notification_seq = ?1 ORDER BY cursor");
   RETURN_IF_ERROR(deliveries.status());

@@ -17,6 +17,9 @@
 struct sqlite3;
 
 namespace safeguard::storage {
+namespace internal {
+class StatementCache;
+}
 
 struct SqliteStoreOptions {
   std::string data_directory;
@@ -90,10 +93,12 @@ class SqliteStore final : public Store {
 
   const SqliteStoreOptions options_;
   sqlite3* const writer_;  // confined to the committer thread after construction
+  std::unique_ptr<internal::StatementCache> writer_statements_;  // committer thread only
   const int lock_fd_;
 
   absl::Mutex reader_mu_;
   sqlite3* const reader_ ABSL_GUARDED_BY(reader_mu_);
+  std::unique_ptr<internal::StatementCache> reader_statements_ ABSL_GUARDED_BY(reader_mu_);
 
   mutable absl::Mutex mu_;
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
