@@ -4,10 +4,12 @@
 #include <openssl/rand.h>
 
 #include <deque>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "broker/server/authentication.h"
 #include "broker/server/grpc_status.h"
 #include "broker/server/log.h"
 #include "broker/policy/minimisation_table.h"
@@ -79,6 +81,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
                 const safeguard::v1::SubscribeRequest& request)
       : service_(service),
         mailbox_(node.id),
+        node_type_(protocol::NodeTypeName(node.type)),
         visible_fields_(policy::FieldsVisibleTo(node.type)),
         cursor_(request.after_cursor()),
         include_acknowledged_(request.include_acknowledged()),
@@ -106,6 +109,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
 
   void OnWriteDone(bool ok) override {
     uint64_t sent_cursor = 0;
+    safeguard::v1::AuditEntry delivered;
     {
       absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
@@ -114,8 +118,24 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
         if (!finished_) FinishLocked(grpc::Status::CANCELLED);
         return;
       }
-      sent_cursor = pending_.front().cursor();
+      const Delivery& d = pending_.front();
+      sent_cursor = d.cursor();
       cursor_ = sent_cursor;
+      delivered.set_event(safeguard::v1::AUDIT_EVENT_DELIVERED);
+      delivered.set_actor(mailbox_);
+      delivered.set_actor_type(node_type_);
+      delivered.set_counterpart(d.sender_node_id());
+      delivered.set_notification_id(d.notification_id());
+      delivered.set_notification_type(d.notification().type());
+      safeguard::v1::SignedPayload payload;
+      if (payload.ParseFromString(d.envelope().payload())) {
+        delivered.set_envelope_digest(protocol::Sha256(d.envelope().payload()));
+      }
+      for (auto f : d.withheld()) delivered.add_fields_withheld(static_cast<safeguard::v1::DisclosableField>(f));
+      for (const auto& bytes : d.envelope().disclosures()) {
+        safeguard::v1::Disclosure disclosure;
+        if (disclosure.ParseFromString(bytes)) delivered.add_fields_shared(disclosure.field());
+      }
       pending_.pop_front();
       if (!pending_.empty()) {
         StartWriteLocked();
@@ -123,7 +143,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
         ScheduleReadLocked();
       }
     }
-    service_.store_.MarkDelivered(mailbox_, {sent_cursor});
+    service_.store_.MarkDelivered(mailbox_, sent_cursor, std::move(delivered));
   }
 
   void OnCancel() override {
@@ -222,6 +242,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
 
   BrokerService& service_;
   const std::string mailbox_;
+  const std::string node_type_;
   const std::set<safeguard::v1::DisclosableField> visible_fields_;
   bool registered_ = false;  // written in Start before any callback can run
 
@@ -253,54 +274,58 @@ BrokerService::~BrokerService() = default;
 
 absl::StatusOr<const identity::NodeInfo*> BrokerService::Authenticate(
     grpc::CallbackServerContext* context) {
-  auto auth = context->auth_context();
-  std::vector<std::string> uris;
-  if (auth && auth->IsPeerAuthenticated()) {
-    for (const auto& value : auth->FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
-      uris.emplace_back(value.data(), value.size());
-    }
-  }
-  auto node = registry_.Authenticate(uris);
-  if (!node.ok()) {
-    SAFEGUARD_LOG_WARN("refused call from ", context->peer(), ": ", node.status().message());
-    return absl::UnauthenticatedError(
-        "your client certificate does not identify a node of this partnership; ask the "
-        "partnership's administrator to check your certificate and registration");
-  }
-  return node;
+  return AuthenticateCall(registry_, context);
 }
 
 grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* context,
                                                 const safeguard::v1::SubmitRequest* request,
                                                 safeguard::v1::SubmitResponse* response) {
   auto sender = Authenticate(context);
-  if (!sender.ok()) return FinishNow(context, sender.status());
+  // Every refusal of a sharing attempt is itself an audit-log entry.
+  std::string refused_digest;
+  auto refuse = [&](const absl::Status& status) {
+    safeguard::v1::AuditEntry entry;
+    entry.set_event(safeguard::v1::AUDIT_EVENT_REFUSED);
+    if (sender.ok()) {
+      entry.set_actor((*sender)->id);
+      entry.set_actor_type(std::string(protocol::NodeTypeName((*sender)->type)));
+    } else {
+      entry.set_actor("unauthenticated");
+    }
+    entry.set_envelope_digest(refused_digest);
+    entry.set_reason(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                  status.message().substr(0, 300)));
+    store_.AppendAudit(std::move(entry));
+    return FinishNow(context, status);
+  };
+  if (!sender.ok()) return refuse(sender.status());
   const identity::NodeInfo& node = **sender;
   if (node.type == protocol::NodeType::kAuditor) {
-    return FinishNow(context, absl::PermissionDeniedError(
+    return refuse( absl::PermissionDeniedError(
                                   "auditor nodes may not send notifications"));
   }
   if (!request->has_envelope()) {
-    return FinishNow(context, absl::InvalidArgumentError(
+    return refuse( absl::InvalidArgumentError(
                                   "envelope: is missing; sign the notification with the SDK or "
                                   "safeguardctl (docs/protocol.md)"));
   }
   const absl::Time now = clock_.Now();
   auto opened = protocol::Open(request->envelope(), *trust_.Current(),
                                {.certificate_time = now, .require_all_disclosures = true});
+  refused_digest = protocol::Sha256(request->envelope().payload());
   if (!opened.ok()) {
     SAFEGUARD_LOG_WARN("refused envelope from ", node.id, ": ", opened.status().message());
-    return FinishNow(context, opened.status());
+    return refuse( opened.status());
   }
   if (opened->signer_uri != node.uri) {
-    return FinishNow(context, absl::PermissionDeniedError(absl::StrCat(
+    return refuse( absl::PermissionDeniedError(absl::StrCat(
                                   "the envelope is signed by ", opened->signer_uri,
                                   " but you connected as ", node.uri,
                                   ": a node may send only what it signed itself")));
   }
   absl::Duration skew = protocol::FromTimestamp(opened->payload.signed_at()) - now;
   if (absl::AbsDuration(skew) > options_.max_clock_skew) {
-    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+    return refuse( absl::InvalidArgumentError(absl::StrCat(
                                   "envelope.payload.signed_at: is ",
                                   absl::FormatDuration(skew), " from the broker's clock, outside "
                                   "the window of ", absl::FormatDuration(options_.max_clock_skew),
@@ -308,30 +333,30 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   }
   const safeguard::v1::Notification& notification = opened->notification;
   if (notification.idempotency_key() != opened->payload.envelope_id()) {
-    return FinishNow(context, absl::InvalidArgumentError(
+    return refuse( absl::InvalidArgumentError(
                                   "notification.idempotency_key: must equal the envelope id"));
   }
   safeguard::v1::Notification normal = notification;
   if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
     SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
-    return FinishNow(context, absl::InvalidArgumentError(
+    return refuse( absl::InvalidArgumentError(
                                   absl::StrCat("notification.", valid.message())));
   }
   if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
     // The broker cannot normalise what the sender signed: it would break the signature.
-    return FinishNow(context, absl::InvalidArgumentError(
+    return refuse( absl::InvalidArgumentError(
                                   "notification.subjects: identifiers must be signed in normal "
                                   "form (NHS number as 10 digits without spaces, UPN in capitals); "
                                   "the SDK does this before signing"));
   }
   auto recipients = resolver_.Resolve(node, notification);
   if (!recipients.ok()) {
-    return FinishNow(context,
+    return refuse(
                      absl::InvalidArgumentError(
                          absl::StrCat("notification.", recipients.status().message())));
   }
   auto id = NewNotificationId();
-  if (!id.ok()) return FinishNow(context, id.status());
+  if (!id.ok()) return refuse( id.status());
   storage::AcceptRequest accept;
   accept.notification_id = *std::move(id);
   accept.sender = node.id;
@@ -349,6 +374,49 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   for (const auto& r : *recipients) {
     accept.recipients.push_back(r.node->id);
     reasons[r.node->id] = r.reason;
+  }
+  // The audit log: what was accepted (a digest, never content), then, per recipient, what it
+  // will see and what is withheld, and why.
+  std::set<safeguard::v1::DisclosableField> present;
+  for (const auto& d : opened->payload.disclosures()) present.insert(d.field());
+  safeguard::v1::AuditEntry submitted;
+  submitted.set_event(safeguard::v1::AUDIT_EVENT_SUBMITTED);
+  submitted.set_actor(node.id);
+  submitted.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
+  submitted.set_envelope_digest(opened->envelope_digest);
+  submitted.set_notification_type(notification.type());
+  for (auto f : present) submitted.add_fields_shared(f);
+  if (options_.audit_keys != nullptr) {
+    for (const auto& subject : notification.subjects()) {
+      for (const auto& id : subject.identifiers()) {
+        submitted.add_child_refs(options_.audit_keys->ChildReference(id));
+      }
+    }
+  }
+  accept.audit_entries.push_back(submitted);
+  for (const auto& r : *recipients) {
+    safeguard::v1::AuditEntry decision;
+    decision.set_event(safeguard::v1::AUDIT_EVENT_POLICY_DECISION);
+    decision.set_actor(node.id);
+    decision.set_actor_type(submitted.actor_type());
+    decision.set_counterpart(r.node->id);
+    decision.set_envelope_digest(opened->envelope_digest);
+    decision.set_notification_type(notification.type());
+    *decision.mutable_child_refs() = submitted.child_refs();
+    auto visible = policy::FieldsVisibleTo(r.node->type);
+    for (auto f : present) {
+      if (visible.count(f)) {
+        decision.add_fields_shared(f);
+      } else {
+        decision.add_fields_withheld(f);
+      }
+    }
+    decision.set_basis(absl::StrCat("minimisation table v0 (", r.reason, ")"));
+    if (decision.fields_withheld_size() > 0) {
+      decision.set_reason(absl::StrCat("not necessary for a ", protocol::NodeTypeName(r.node->type),
+                                       " recipient (minimisation table v0)"));
+    }
+    accept.audit_entries.push_back(std::move(decision));
   }
 
   auto* reactor = context->DefaultReactor();
@@ -387,6 +455,7 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
       *body.mutable_accepted_at() = response->accepted_at();
       body.set_sender(sender_uri);
       body.set_broker(options_.receipt_signer->uri());
+      if (accepted.audit) *body.mutable_audit() = *accepted.audit;
       auto receipt = protocol::SignReceipt(body, *options_.receipt_signer);
       if (!receipt.ok()) {
         // Accepted and durable, but unprovable: say so; a retry returns a fresh receipt.
@@ -447,8 +516,12 @@ grpc::ServerUnaryReactor* BrokerService::Acknowledge(
                                   "delivery on (1 to 200 characters)"));
   }
   auto* reactor = context->DefaultReactor();
+  safeguard::v1::AuditEntry acknowledged;
+  acknowledged.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
+  acknowledged.set_actor((*caller)->id);
+  acknowledged.set_actor_type(std::string(protocol::NodeTypeName((*caller)->type)));
   store_.Acknowledge((*caller)->id, request->cursor(), request->acknowledged_by(),
-                     [reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
+                     std::move(acknowledged), [reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
                        if (!ack.ok()) {
                          reactor->Finish(ToGrpcStatus(ack.status()));
                          return;

@@ -4,6 +4,7 @@
 #define SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 
 #include "absl/status/statusor.h"
+#include "broker/audit/audit_keys.h"
 #include "broker/common/clock.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/identity/node_registry.h"
@@ -23,6 +24,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     std::shared_ptr<const protocol::Signer> receipt_signer;
     // How far a sender's signed_at may be from the broker's clock.
     absl::Duration max_clock_skew = absl::Minutes(5);
+    // Turns child identifiers into the audit log's pseudonymous references.
+    const audit_log::AuditKeys* audit_keys = nullptr;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,

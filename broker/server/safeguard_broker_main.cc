@@ -24,7 +24,11 @@
 #include "broker/config/broker_config.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/identity/node_registry.h"
+#include "broker/audit/audit_keys.h"
+#include "broker/audit/checkpointer.h"
+#include "broker/server/audit_service.h"
 #include "broker/server/broker_service.h"
+#include "broker/storage/sqlite_audit_reader.h"
 #include "broker/server/log.h"
 #include "broker/server/tls_files.h"
 #include "broker/storage/sqlite_store.h"
@@ -113,10 +117,20 @@ int Run() {
         config->tls().certificate(), ": cannot sign receipts with it: ",
         receipt_signer.status().message())));
   }
+  auto audit_keys = safeguard::audit_log::AuditKeys::LoadOrCreate(
+      config->data_directory(), config->partnership() + "/audit");
+  if (!audit_keys.ok()) return Fail(audit_keys.status());
+  auto audit_reader = safeguard::storage::SqliteAuditReader::Open(config->data_directory());
+  if (!audit_reader.ok()) return Fail(audit_reader.status());
+  auto checkpointer = std::make_unique<safeguard::audit_log::Checkpointer>(
+      **audit_keys, **store, **audit_reader, absl::Seconds(1));
   safeguard::server::BrokerService service(
       registry, **trust, **store, hub, clock,
       {.receipt_signer = *receipt_signer,
-       .max_clock_skew = absl::Seconds(config->limits().max_clock_skew_seconds())});
+       .max_clock_skew = absl::Seconds(config->limits().max_clock_skew_seconds()),
+       .audit_keys = audit_keys->get()});
+  safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
+                                                **audit_reader, **store);
 
   const auto& tls = config->tls();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -133,6 +147,7 @@ int Run() {
   builder.AddListeningPort(config->listen_address(),
                            grpc::experimental::TlsServerCredentials(options), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&audit_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config->limits().max_message_bytes()) * 2);
   // Agencies' systems keep idle streams open; let them ping every 20 s to keep NAT state.
@@ -144,6 +159,10 @@ int Run() {
         "cannot listen on ", config->listen_address(),
         ": is the address valid for this machine and the port free?")));
   }
+  SAFEGUARD_LOG_INFO("audit log ", (*audit_keys)->origin(), " at size ",
+                     (*store)->CommittedTreeHead().size, "; checkpoint verifier key ",
+                     (*audit_keys)->checkpoint_signer().verifier_key(), " (also in ",
+                     config->data_directory(), "/checkpoint.pub)");
   SAFEGUARD_LOG_INFO("safeguard-broker serving partnership ", config->partnership(), " on ",
                      config->listen_address(), " (port ", port, ") with ",
                      config->nodes_size(), " nodes; store ", config->data_directory());
@@ -162,6 +181,8 @@ int Run() {
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
+  checkpointer->PublishNow();  // a final checkpoint of everything committed
+  checkpointer.reset();
   store->reset();  // commits everything still queued
   SAFEGUARD_LOG_INFO("stopped");
   return 0;

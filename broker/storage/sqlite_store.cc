@@ -11,6 +11,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "broker/storage/internal/audit_appender.h"
 #include "broker/storage/internal/sqlite_statement.h"
 #include "clients/protocol/status_macros.h"
 
@@ -20,7 +21,7 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -45,6 +46,38 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_mailbox ON deliveries (mailbox, cursor);
 CREATE INDEX IF NOT EXISTS deliveries_by_notification ON deliveries (notification_seq);
+CREATE TABLE IF NOT EXISTS audit_entries (
+  idx               INTEGER PRIMARY KEY,
+  leaf              BLOB    NOT NULL,
+  time_us           INTEGER NOT NULL,
+  event             INTEGER NOT NULL,
+  actor             TEXT    NOT NULL,
+  counterpart       TEXT    NOT NULL,
+  notification_id   TEXT    NOT NULL,
+  notification_type INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (time_us);
+CREATE INDEX IF NOT EXISTS audit_by_notification ON audit_entries (notification_id);
+CREATE TABLE IF NOT EXISTS audit_child_refs (
+  ref BLOB    NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY (ref, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+  level INTEGER NOT NULL,
+  idx   INTEGER NOT NULL,
+  hash  BLOB    NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_state (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  frontier BLOB    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  size    INTEGER PRIMARY KEY,
+  note    TEXT    NOT NULL,
+  time_us INTEGER NOT NULL
+);
 )sql";
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
@@ -160,6 +193,16 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sql
       lock_fd_(lock_fd),
       reader_(reader),
       reader_statements_(std::make_unique<StatementCache>(reader)) {
+  auto audit = internal::AuditAppender::Load(*writer_statements_);
+  if (audit.ok()) {
+    audit_ = std::make_unique<internal::AuditAppender>(*std::move(audit));
+    absl::MutexLock lock(&mu_);
+    tree_head_ = {audit_->size(), std::string(reinterpret_cast<const char*>(audit_->root().data()),
+                                              audit_->root().size())};
+  } else {
+    absl::MutexLock lock(&mu_);
+    failed_ = audit.status();  // refuse writes: the audit log cannot be extended safely
+  }
   committer_ = std::thread([this] { CommitterLoop(); });
 }
 
@@ -174,6 +217,7 @@ SqliteStore::~SqliteStore() {
     reader_statements_.reset();
     sqlite3_close(reader_);
   }
+  audit_.reset();
   writer_statements_.reset();
   sqlite3_close(writer_);
   ::close(lock_fd_);
@@ -191,13 +235,27 @@ void SqliteStore::Accept(AcceptRequest request, AcceptCallback done) {
 }
 
 void SqliteStore::Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
-                              AcknowledgeCallback done) {
-  Enqueue(AckOp{std::move(mailbox), cursor, std::move(acknowledged_by), std::move(done)});
+                              safeguard::v1::AuditEntry audit, AcknowledgeCallback done) {
+  Enqueue(AckOp{std::move(mailbox), cursor, std::move(acknowledged_by), std::move(audit),
+                std::move(done)});
 }
 
-void SqliteStore::MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) {
-  if (cursors.empty()) return;
-  Enqueue(DeliveredOp{std::move(mailbox), std::move(cursors)});
+void SqliteStore::MarkDelivered(std::string mailbox, uint64_t cursor,
+                                safeguard::v1::AuditEntry audit) {
+  Enqueue(DeliveredOp{std::move(mailbox), cursor, std::move(audit)});
+}
+
+void SqliteStore::AppendAudit(safeguard::v1::AuditEntry entry) {
+  Enqueue(AuditOp{std::move(entry)});
+}
+
+void SqliteStore::SaveCheckpoint(uint64_t size, std::string note) {
+  Enqueue(CheckpointOp{size, std::move(note)});
+}
+
+TreeHead SqliteStore::CommittedTreeHead() const {
+  absl::MutexLock lock(&mu_);
+  return tree_head_;
 }
 
 void SqliteStore::Enqueue(Op op) {
@@ -257,14 +315,17 @@ void SqliteStore::CommitBatch(std::deque<Op>& batch) {
   absl::Time now = options_.clock->Now();
   std::vector<std::string> touched;
   absl::Status status = Exec(writer_, "BEGIN IMMEDIATE");
+  audit_->BeginBatch();
   for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
     status = std::visit([&](auto& op) { return Apply(op, now, touched); }, batch[i]);
   }
+  if (status.ok()) status = audit_->EndBatch();
   if (status.ok()) status = Exec(writer_, "COMMIT");
   if (!status.ok()) {
     // Nothing in this batch is durable. Roll back (ignoring a failure: the transaction may
     // already be gone) and tell every waiter.
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+    audit_->AbortBatch();
     if (!absl::IsResourceExhausted(status)) {
       absl::MutexLock lock(&mu_);
       failed_ = absl::UnavailableError(absl::StrCat(
@@ -274,10 +335,28 @@ void SqliteStore::CommitBatch(std::deque<Op>& batch) {
     for (Op& op : batch) Fail(op, status);
     return;
   }
+  // Each accepted notification's place in the log, proven at the size just committed.
+  std::string root(reinterpret_cast<const char*>(audit_->root().data()), audit_->root().size());
+  for (Op& op : batch) {
+    auto* accept = std::get_if<AcceptOp>(&op);
+    if (accept == nullptr || !accept->submitted_leaf || !accept->result.ok()) continue;
+    safeguard::v1::AuditInclusion inclusion;
+    inclusion.set_leaf_index(*accept->submitted_leaf);
+    inclusion.set_entry(std::move(accept->submitted_entry));
+    inclusion.set_tree_size(audit_->size());
+    inclusion.set_root(root);
+    auto proof = audit_->ProofInBatch(*accept->submitted_leaf);
+    if (!proof.ok()) continue;  // the receipt then carries no proof; the entry is still logged
+    for (const audit::Hash& h : *proof) {
+      inclusion.add_proof(std::string(reinterpret_cast<const char*>(h.data()), h.size()));
+    }
+    accept->result->audit = std::move(inclusion);
+  }
   {
     absl::MutexLock lock(&mu_);
     stats_.commits++;
     stats_.operations += batch.size();
+    tree_head_ = {audit_->size(), root};
   }
   for (Op& op : batch) Complete(op);
   if (listener_ && !touched.empty()) {
@@ -358,6 +437,16 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "queueing delivery");
     touched.push_back(mailbox);
   }
+  for (size_t i = 0; i < req.audit_entries.size(); ++i) {
+    safeguard::v1::AuditEntry entry = req.audit_entries[i];
+    entry.set_notification_id(req.notification_id);
+    auto appended = audit_->Append(std::move(entry), now);
+    if (!appended.ok()) return appended.status();
+    if (i == 0) {
+      op.submitted_leaf = appended->first;
+      op.submitted_entry = std::move(appended->second);
+    }
+  }
   Accepted accepted;
   accepted.notification_id = req.notification_id;
   accepted.sequence = static_cast<uint64_t>(seq);
@@ -370,7 +459,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
 
 absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::string>&) {
   Statement find(*writer_statements_,
-                 "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
+                 "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by, n.sender, n.type "
+                 "FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.cursor = ?1 AND d.mailbox = ?2");
   RETURN_IF_ERROR(find.status());
@@ -387,6 +477,8 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
   Acknowledged ack;
   ack.cursor = op.cursor;
   ack.notification_id = find.Text(0);
+  op.audit.set_counterpart(find.Text(3));
+  op.audit.set_notification_type(static_cast<safeguard::v1::NotificationType>(find.Int(4)));
   if (!find.IsNull(1)) {
     ack.acknowledged_at = FromMicros(find.Int(1));
     ack.acknowledged_by = find.Text(2);
@@ -403,6 +495,11 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
   update.Bind(3, static_cast<int64_t>(op.cursor));
   rc = update.Step();
   if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording acknowledgement");
+  op.audit.set_notification_id(ack.notification_id);
+  op.audit.set_acknowledged_by(op.acknowledged_by);
+  if (auto appended = audit_->Append(std::move(op.audit), now); !appended.ok()) {
+    return appended.status();
+  }
   ack.acknowledged_at = now;
   ack.acknowledged_by = op.acknowledged_by;
   op.result = std::move(ack);
@@ -414,14 +511,28 @@ absl::Status SqliteStore::Apply(DeliveredOp& op, absl::Time now, std::vector<std
                    "UPDATE deliveries SET delivered_at_us = ?1 "
                    "WHERE cursor = ?2 AND mailbox = ?3 AND delivered_at_us IS NULL");
   RETURN_IF_ERROR(update.status());
-  for (uint64_t cursor : op.cursors) {
-    update.Reset();
-    update.Bind(1, ToMicros(now));
-    update.Bind(2, static_cast<int64_t>(cursor));
-    update.Bind(3, op.mailbox);
-    int rc = update.Step();
-    if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording delivery");
-  }
+  update.Bind(1, ToMicros(now));
+  update.Bind(2, static_cast<int64_t>(op.cursor));
+  update.Bind(3, op.mailbox);
+  int rc = update.Step();
+  if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording delivery");
+  if (sqlite3_changes(writer_) == 0) return absl::OkStatus();  // delivered before: logged then
+  return audit_->Append(std::move(op.audit), now).status();
+}
+
+absl::Status SqliteStore::Apply(AuditOp& op, absl::Time now, std::vector<std::string>&) {
+  return audit_->Append(std::move(op.entry), now).status();
+}
+
+absl::Status SqliteStore::Apply(CheckpointOp& op, absl::Time now, std::vector<std::string>&) {
+  Statement save(*writer_statements_,
+                 "INSERT OR IGNORE INTO checkpoints (size, note, time_us) VALUES (?1, ?2, ?3)");
+  RETURN_IF_ERROR(save.status());
+  save.Bind(1, static_cast<int64_t>(op.size));
+  save.Bind(2, op.note);
+  save.Bind(3, ToMicros(now));
+  int rc = save.Step();
+  if (rc != SQLITE_DONE) return SqlError(writer_, rc, "storing a checkpoint");
   return absl::OkStatus();
 }
 

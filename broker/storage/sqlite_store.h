@@ -4,6 +4,7 @@
 #define SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_
 
 #include <deque>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@ struct sqlite3;
 
 namespace safeguard::storage {
 namespace internal {
+class AuditAppender;
 class StatementCache;
 }
 
@@ -44,8 +46,12 @@ class SqliteStore final : public Store {
 
   void Accept(AcceptRequest request, AcceptCallback done) override;
   void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
-                   AcknowledgeCallback done) override;
-  void MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) override;
+                   safeguard::v1::AuditEntry audit, AcknowledgeCallback done) override;
+  void MarkDelivered(std::string mailbox, uint64_t cursor,
+                     safeguard::v1::AuditEntry audit) override;
+  void AppendAudit(safeguard::v1::AuditEntry entry) override;
+  void SaveCheckpoint(uint64_t size, std::string note) override;
+  TreeHead CommittedTreeHead() const override;
   absl::StatusOr<std::vector<StoredDelivery>> ReadMailbox(const std::string& mailbox,
                                                           uint64_t after_cursor,
                                                           bool include_acknowledged,
@@ -65,19 +71,30 @@ class SqliteStore final : public Store {
     AcceptRequest request;
     AcceptCallback done;
     absl::StatusOr<Accepted> result = absl::UnknownError("not run");
+    std::optional<uint64_t> submitted_leaf;  // set when this op appended its SUBMITTED entry
+    std::string submitted_entry;
   };
   struct AckOp {
     std::string mailbox;
     uint64_t cursor;
     std::string acknowledged_by;
+    safeguard::v1::AuditEntry audit;
     AcknowledgeCallback done;
     absl::StatusOr<Acknowledged> result = absl::UnknownError("not run");
   };
   struct DeliveredOp {
     std::string mailbox;
-    std::vector<uint64_t> cursors;
+    uint64_t cursor;
+    safeguard::v1::AuditEntry audit;
   };
-  using Op = std::variant<AcceptOp, AckOp, DeliveredOp>;
+  struct AuditOp {
+    safeguard::v1::AuditEntry entry;
+  };
+  struct CheckpointOp {
+    uint64_t size;
+    std::string note;
+  };
+  using Op = std::variant<AcceptOp, AckOp, DeliveredOp, AuditOp, CheckpointOp>;
 
   SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader, int lock_fd);
   void Enqueue(Op op);
@@ -88,12 +105,15 @@ class SqliteStore final : public Store {
   absl::Status Apply(AcceptOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(AckOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>& touched);
+  absl::Status Apply(AuditOp& op, absl::Time now, std::vector<std::string>& touched);
+  absl::Status Apply(CheckpointOp& op, absl::Time now, std::vector<std::string>& touched);
   static void Fail(Op& op, const absl::Status& status);
   static void Complete(Op& op);
 
   const SqliteStoreOptions options_;
   sqlite3* const writer_;  // confined to the committer thread after construction
   std::unique_ptr<internal::StatementCache> writer_statements_;  // committer thread only
+  std::unique_ptr<internal::AuditAppender> audit_;                // committer thread only
   const int lock_fd_;
 
   absl::Mutex reader_mu_;
@@ -105,6 +125,7 @@ class SqliteStore final : public Store {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // non-OK once a commit failed fatally
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  TreeHead tree_head_ ABSL_GUARDED_BY(mu_);
   CommitListener listener_;  // set before the first write, then read-only
 
   std::thread committer_;

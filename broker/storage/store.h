@@ -12,6 +12,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "safeguard/v1/audit.pb.h"
 #include "safeguard/v1/envelope.pb.h"
 #include "safeguard/v1/notification.pb.h"
 
@@ -26,6 +27,9 @@ struct AcceptRequest {
   std::string envelope;          // the sender's SignedEnvelope as received, every disclosure
   std::string envelope_digest;   // SHA-256 of the envelope's signed payload
   std::vector<std::string> recipients;  // node ids, at least one, no duplicates
+  // Appended to the audit log in the same transaction (not for a retry): first the SUBMITTED
+  // entry, then e.g. one POLICY_DECISION per recipient. The store fills in notification_id.
+  std::vector<safeguard::v1::AuditEntry> audit_entries;
 };
 
 struct Accepted {
@@ -35,6 +39,14 @@ struct Accepted {
   std::vector<std::string> recipients;
   bool duplicate = false;  // an earlier submit with the same key was accepted
   std::string envelope_digest;  // of the envelope accepted (the first one, for a retry)
+  // Where the SUBMITTED entry sits in the audit log, with its inclusion proof at the size the
+  // log had right after this commit. Absent for a retry.
+  std::optional<safeguard::v1::AuditInclusion> audit;
+};
+
+struct TreeHead {
+  uint64_t size = 0;
+  std::string root;  // 32 bytes, RFC 6962
 };
 
 struct Acknowledged {
@@ -89,13 +101,25 @@ class Store {
   // failure: UNAVAILABLE, and the store refuses further writes until restarted.
   virtual void Accept(AcceptRequest request, AcceptCallback done) = 0;
 
-  // Acknowledges the delivery at `cursor` in `mailbox`. NOT_FOUND if there is none.
+  // Acknowledges the delivery at `cursor` in `mailbox`. NOT_FOUND if there is none. The first
+  // acknowledgement appends `audit` (the store fills in notification_id and acknowledged_by).
   virtual void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
-                           AcknowledgeCallback done) = 0;
+                           safeguard::v1::AuditEntry audit, AcknowledgeCallback done) = 0;
 
-  // Records that deliveries were sent on a stream (first time only). Best effort: it rides in
-  // the next group commit and nobody waits for it.
-  virtual void MarkDelivered(std::string mailbox, std::vector<uint64_t> cursors) = 0;
+  // Records that a delivery was sent on a stream and, the first time only, appends `audit` (a
+  // DELIVERED entry). Rides in the next group commit; nobody waits for it.
+  virtual void MarkDelivered(std::string mailbox, uint64_t cursor,
+                             safeguard::v1::AuditEntry audit) = 0;
+
+  // Appends an entry that records no other change (a refusal, an auditor's query). Rides in the
+  // next group commit.
+  virtual void AppendAudit(safeguard::v1::AuditEntry entry) = 0;
+
+  // Stores a signed checkpoint of the audit log. REQUIRES: size ≤ CommittedTreeHead().size.
+  virtual void SaveCheckpoint(uint64_t size, std::string note) = 0;
+
+  // The audit log's size and root as of the last commit.
+  virtual TreeHead CommittedTreeHead() const = 0;
 
   // Deliveries in `mailbox` with cursor > after_cursor, in cursor order, at most `limit`.
   virtual absl::StatusOr<std::vector<StoredDelivery>> ReadMailbox(const std::string& mailbox,

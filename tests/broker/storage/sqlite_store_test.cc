@@ -1,5 +1,8 @@
 #include "broker/storage/sqlite_store.h"
 
+#include "broker/storage/sqlite_audit_reader.h"
+#include "clients/protocol/audit/merkle.h"
+
 #include <filesystem>
 #include <atomic>
 #include <future>
@@ -54,6 +57,10 @@ class SqliteStoreTest : public ::testing::Test {
     envelope.set_payload("payload of " + key);
     r.envelope = envelope.SerializeAsString();
     r.envelope_digest = "envelope-digest-of-" + key;
+    safeguard::v1::AuditEntry submitted;
+    submitted.set_event(safeguard::v1::AUDIT_EVENT_SUBMITTED);
+    submitted.set_actor(r.sender);
+    r.audit_entries.push_back(submitted);
     r.recipients = std::move(to);
     return r;
   }
@@ -65,7 +72,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
   absl::StatusOr<Acknowledged> AckSync(std::string mailbox, uint64_t cursor, std::string by) {
     std::promise<absl::StatusOr<Acknowledged>> p;
-    store_->Acknowledge(mailbox, cursor, by,
+    store_->Acknowledge(mailbox, cursor, by, safeguard::v1::AuditEntry(),
                         [&](absl::StatusOr<Acknowledged> a) { p.set_value(std::move(a)); });
     return p.get_future().get();
   }
@@ -182,7 +189,8 @@ TEST_F(SqliteStoreTest, StatusShowsEachRecipientsProgress) {
   auto a = AcceptSync(Request("k1", {"fd-swindon", "csc-team-north"}));
   auto fd = store_->ReadMailbox("fd-swindon", 0, false, 10);
   store_->MarkDelivered("csc-team-north",
-                        {(*store_->ReadMailbox("csc-team-north", 0, false, 10))[0].cursor});
+                        (*store_->ReadMailbox("csc-team-north", 0, false, 10))[0].cursor,
+                        safeguard::v1::AuditEntry());
   ASSERT_TRUE(AckSync("fd-swindon", (*fd)[0].cursor, "Jo").ok());  // commits after MarkDelivered
   auto status = store_->GetStatus(a->notification_id);
   ASSERT_TRUE(status.ok());
@@ -232,6 +240,81 @@ TEST_F(SqliteStoreTest, FullDiskRefusesNewWritesAndKeepsWhatWasAccepted) {
   Open(/*max_page_count=*/0);
   EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 100000)->size(), accepted.size());
   EXPECT_TRUE(AcceptSync(Request("after-space-freed")).ok());
+}
+
+audit::Hash RootOfEntries(const std::string& dir) {
+  auto reader = SqliteAuditReader::Open(dir);
+  EXPECT_TRUE(reader.ok());
+  auto rows = (*reader)->Entries(0, 1u << 30);
+  audit::TreeState tree;
+  for (const auto& [index, leaf] : *rows) EXPECT_TRUE(tree.Append(audit::LeafHash(leaf)).ok());
+  return tree.Root();
+}
+
+TEST_F(SqliteStoreTest, AcceptanceIsInTheAuditLogWithAProofInTheSameCommit) {
+  Open();
+  auto a = AcceptSync(Request("k1"));
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->audit.has_value());
+  EXPECT_EQ(a->audit->leaf_index(), 0u);
+  EXPECT_EQ(a->audit->tree_size(), store_->CommittedTreeHead().size);
+  safeguard::v1::AuditEntry entry;
+  ASSERT_TRUE(entry.ParseFromString(a->audit->entry()));
+  EXPECT_EQ(entry.notification_id(), a->notification_id);
+  EXPECT_EQ(entry.event(), safeguard::v1::AUDIT_EVENT_SUBMITTED);
+  // Many in one batch: every proof verifies against the committed root.
+  std::vector<std::promise<absl::StatusOr<Accepted>>> results(50);
+  for (int i = 0; i < 50; ++i) {
+    store_->Accept(Request(absl::StrCat("b", i)),
+                   [&, i](absl::StatusOr<Accepted> r) { results[i].set_value(std::move(r)); });
+  }
+  for (auto& r : results) {
+    auto got = r.get_future().get();
+    ASSERT_TRUE(got.ok() && got->audit.has_value());
+    std::vector<audit::Hash> proof;
+    for (const auto& p : got->audit->proof()) proof.push_back(*audit::HashFromBytes(p));
+    EXPECT_TRUE(audit::VerifyInclusion(audit::LeafHash(got->audit->entry()),
+                                       got->audit->leaf_index(), got->audit->tree_size(), proof,
+                                       *audit::HashFromBytes(got->audit->root()))
+                    .ok());
+  }
+  // A retry adds nothing to the log.
+  uint64_t size = store_->CommittedTreeHead().size;
+  EXPECT_TRUE(AcceptSync(Request("k1"))->duplicate);
+  EXPECT_EQ(store_->CommittedTreeHead().size, size);
+}
+
+TEST_F(SqliteStoreTest, TreeResumesFromItsFrontierAfterReopenAndMatchesTheEntries) {
+  Open();
+  for (int i = 0; i < 37; ++i) ASSERT_TRUE(AcceptSync(Request(absl::StrCat("k", i))).ok());
+  TreeHead before = store_->CommittedTreeHead();
+  EXPECT_EQ(before.size, 37u);
+  Open();
+  TreeHead after = store_->CommittedTreeHead();
+  EXPECT_EQ(after.size, before.size);
+  EXPECT_EQ(after.root, before.root);
+  ASSERT_TRUE(AcceptSync(Request("after-reopen")).ok());
+  auto root = RootOfEntries(dir_);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
+            store_->CommittedTreeHead().root);
+}
+
+TEST_F(SqliteStoreTest, RefusedBatchLeavesTheLogAsItWas) {
+  Open(/*max_page_count=*/24);
+  absl::Status refusal;
+  for (int i = 0; i < 10000 && refusal.ok(); ++i) {
+    auto r = Request(absl::StrCat("k", i));
+    safeguard::v1::SignedEnvelope big;
+    big.set_payload(std::string(1500, 'x'));
+    r.envelope = big.SerializeAsString();
+    refusal = AcceptSync(std::move(r)).status();
+  }
+  ASSERT_TRUE(absl::IsResourceExhausted(refusal)) << refusal;
+  Open(/*max_page_count=*/0);
+  ASSERT_TRUE(AcceptSync(Request("after")).ok());
+  auto root = RootOfEntries(dir_);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
+            store_->CommittedTreeHead().root);
 }
 
 }  // namespace
