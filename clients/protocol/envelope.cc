@@ -9,7 +9,9 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "clients/protocol/audit/merkle.h"
 #include "google/protobuf/util/time_util.h"
+#include "safeguard/v1/audit.pb.h"
 
 namespace safeguard::protocol {
 namespace {
@@ -300,6 +302,32 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
   if ((expected.envelope_digest && body.envelope_digest() != *expected.envelope_digest) ||
       body.envelope_id() != expected.envelope_id || body.sender() != expected.sender) {
     return absl::InvalidArgumentError("receipt: is for a different envelope");
+  }
+  if (body.has_audit()) {
+    // The acceptance is leaf `leaf_index` of the audit log whose root at tree_size the broker
+    // signed here; a checkpoint consistent with that root proves it was never taken out.
+    const auto& inclusion = body.audit();
+    safeguard::v1::AuditEntry entry;
+    if (!entry.ParseFromString(inclusion.entry()) ||
+        entry.event() != safeguard::v1::AUDIT_EVENT_SUBMITTED ||
+        entry.notification_id() != body.notification_id() ||
+        entry.envelope_digest() != body.envelope_digest()) {
+      return absl::InvalidArgumentError("receipt.audit: the logged entry is not this acceptance");
+    }
+    std::vector<audit::Hash> proof;
+    for (const std::string& h : inclusion.proof()) {
+      auto hash = audit::HashFromBytes(h);
+      if (!hash.ok()) return absl::InvalidArgumentError("receipt.audit: malformed proof");
+      proof.push_back(*hash);
+    }
+    auto root = audit::HashFromBytes(inclusion.root());
+    if (!root.ok() || !audit::VerifyInclusion(audit::LeafHash(inclusion.entry()),
+                                              inclusion.leaf_index(), inclusion.tree_size(), proof,
+                                              *root)
+                           .ok()) {
+      return absl::InvalidArgumentError(
+          "receipt.audit: the inclusion proof does not lead to the signed root");
+    }
   }
   return body;
 }

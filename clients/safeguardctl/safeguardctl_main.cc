@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clients/protocol/envelope.h"
+#include "clients/safeguardctl/audit_command.h"
 #include "clients/safeguardctl/command_line.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
@@ -44,6 +45,7 @@ Commands:
   ack       acknowledge deliveries in this node's mailbox
   status    see where a notification this node sent has got to
   verify    check deliveries saved with 'inbox --json' against the senders' signatures
+  audit     auditors: verify the audit log, search it, report (safeguardctl audit --help)
   types     list the notification types and severities
   help      show help for a command: safeguardctl help send
 
@@ -574,6 +576,21 @@ int Types(const Context& c) {
 
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // `audit` has commands of its own: hand it everything but the word itself.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].rfind("--", 0) == 0) {
+      if (args[i].find('=') == std::string::npos && i + 1 < args.size() &&
+          (args[i] == "--broker" || args[i] == "--identity" || args[i] == "--server-name")) {
+        ++i;  // the flag's value
+      }
+      continue;
+    }
+    if (args[i] == "audit") {
+      args.erase(args.begin() + static_cast<long>(i));
+      return RunAuditCommand(args);
+    }
+    break;
+  }
   auto cl = ParseCommandLine(args, kGlobalFlags, kCommands);
   if (!cl.ok()) return Usage(cl.status().message());
   if (cl->command.empty() || cl->command == "help") {

@@ -87,8 +87,9 @@ absl::StatusOr<std::unique_ptr<BrokerClient>> BrokerClient::Connect(ConnectionOp
   }
   auto trust = protocol::TrustAnchor::FromPem(options.identity.ca_certificate);
   if (!trust.ok()) return trust.status();
-  return std::unique_ptr<BrokerClient>(new BrokerClient(
-      std::move(options), std::move(stub), *std::move(signer), *std::move(trust)));
+  return std::unique_ptr<BrokerClient>(new BrokerClient(std::move(options), std::move(channel),
+                                                        std::move(stub), *std::move(signer),
+                                                        *std::move(trust)));
 }
 
 template <typename Call>

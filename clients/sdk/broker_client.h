@@ -71,12 +71,16 @@ class BrokerClient {
 
   // For tests and advanced callers: the raw stub, with no local checks or retries.
   safeguard::v1::Broker::Stub& stub() { return *stub_; }
+  // The mutually authenticated channel, for the partnership's other services (Audit).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
-  BrokerClient(ConnectionOptions options, std::unique_ptr<safeguard::v1::Broker::Stub> stub,
+  BrokerClient(ConnectionOptions options, std::shared_ptr<grpc::Channel> channel,
+               std::unique_ptr<safeguard::v1::Broker::Stub> stub,
                std::shared_ptr<const protocol::Signer> signer,
                std::shared_ptr<const protocol::TrustAnchor> trust)
       : options_(std::move(options)),
+        channel_(std::move(channel)),
         stub_(std::move(stub)),
         signer_(std::move(signer)),
         trust_(std::move(trust)) {}
@@ -85,6 +89,7 @@ class BrokerClient {
   absl::Status WithRetries(const Call& call);
 
   const ConnectionOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<safeguard::v1::Broker::Stub> stub_;
   const std::shared_ptr<const protocol::Signer> signer_;
   const std::shared_ptr<const protocol::TrustAnchor> trust_;
