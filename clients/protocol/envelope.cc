@@ -309,10 +309,14 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
     const auto& inclusion = body.audit();
     safeguard::v1::AuditEntry entry;
     if (!entry.ParseFromString(inclusion.entry()) ||
-        entry.event() != safeguard::v1::AUDIT_EVENT_SUBMITTED ||
-        entry.notification_id() != body.notification_id() ||
+        entry.event() != safeguard::v1::AUDIT_EVENT_SUBMITTED) {
+      return absl::InvalidArgumentError("receipt.audit: the logged entry is not an acceptance");
+    }
+    if (entry.notification_id() != body.notification_id() ||
         entry.envelope_digest() != body.envelope_digest()) {
-      return absl::InvalidArgumentError("receipt.audit: the logged entry is not this acceptance");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "receipt.audit: the logged entry is for notification '", entry.notification_id(),
+          "', not this one ('", body.notification_id(), "'), or another envelope"));
     }
     std::vector<audit::Hash> proof;
     for (const std::string& h : inclusion.proof()) {
