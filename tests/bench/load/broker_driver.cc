@@ -1,0 +1,328 @@
+// The safeguard broker under load: real safeguard-broker process, mTLS, sealed and signed
+// notifications submitted with gRPC's callback API (or the SDK), recipients on Subscribe
+// (follow=true) acknowledging every delivery.
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "clients/protocol/envelope.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/bench/load/driver.h"
+
+namespace safeguard::load {
+namespace {
+
+using safeguard::v1::AcknowledgeRequest;
+using safeguard::v1::AcknowledgeResponse;
+using safeguard::v1::SubmitRequest;
+using safeguard::v1::SubmitResponse;
+
+constexpr int kMaxAcksInFlight = 4096;
+
+class BrokerDriver final : public SystemDriver {
+ public:
+  BrokerDriver(const Workload& workload, BrokerTarget target)
+      : workload_(workload), settings_(workload.settings()), target_(std::move(target)) {}
+  ~BrokerDriver() override { Teardown(); }
+
+  std::string name() const override { return "broker"; }
+  pid_t server_pid() const override { return target_.address.empty() ? process_.pid : target_.pid; }
+  std::string strace_output() const override { return strace_output_; }
+  std::string data_directory() const override { return data_dir_; }
+  int deliveries_per_notification() const override {
+    return workload_.partnership().recipients().empty() ? 0 : 1;
+  }
+
+  absl::Status Setup(int run_index) override {
+    const Partnership& p = workload_.partnership();
+    address_ = target_.address;
+    if (address_.empty()) {
+      std::string name = absl::StrCat("broker-run", run_index);
+      data_dir_ = absl::StrCat(p.dir(), "/data-run", run_index);
+      std::filesystem::remove_all(data_dir_);
+      std::string config = p.WriteBrokerConfig(name, absl::StrCat("data-run", run_index),
+                                               settings_.max_commit_batch);
+      std::string port_file = absl::StrCat(p.dir(), "/", name, ".port");
+      std::filesystem::remove(port_file);
+      strace_output_ =
+          settings_.count_fsyncs ? absl::StrCat(p.dir(), "/", name, ".strace") : std::string();
+      auto process = StartProcess(
+          {target_.binary, "--config=" + config, "--port_file=" + port_file},
+          absl::StrCat(p.dir(), "/", name, ".log"), strace_output_,
+          absl::StrCat(p.dir(), "/", name, ".pid"));
+      if (!process.ok()) return process.status();
+      process_ = *std::move(process);
+      int port = 0;
+      for (int i = 0; i < 500 && port == 0; ++i) {
+        std::string text = ReadFileOrEmpty(port_file);
+        if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port)) port = 0;
+        if (port == 0) {
+          if (!ProcessAlive(process_)) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "safeguard-broker exited during start-up:\n", ReadFileOrEmpty(process_.log)));
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      if (port == 0) return absl::DeadlineExceededError("the broker did not start in 10 s");
+      address_ = absl::StrCat("127.0.0.1:", port);
+    }
+    for (const std::string& id : p.senders()) {
+      auto c = client::BrokerClient::Connect({.broker_address = address_,
+                                              .identity = workload_.identity(id),
+                                              .call_timeout = absl::Seconds(30),
+                                              .max_attempts = 1});
+      if (!c.ok()) return c.status();
+      senders_.push_back(*std::move(c));
+    }
+    for (const std::string& id : p.recipients()) {
+      auto c = client::BrokerClient::Connect({.broker_address = address_,
+                                              .identity = workload_.identity(id),
+                                              .call_timeout = absl::Seconds(30),
+                                              .max_attempts = 1});
+      if (!c.ok()) return c.status();
+      recipients_.push_back(*std::move(c));
+    }
+    // Connect every channel (TLS handshakes) before the clock starts: one Subscribe per
+    // recipient, and a harmless GetStatus per sender (NOT_FOUND).
+    for (auto& sender : senders_) {
+      (void)sender->GetStatus(std::string(32, '0'));
+    }
+    for (size_t r = 0; r < recipients_.size(); ++r) {
+      subscribers_.emplace_back([this, r] { Subscribe(r); });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return absl::OkStatus();
+  }
+
+  void StartLoad(Tracker* tracker, int64_t t0_ns) override {
+    tracker_.store(tracker);
+    if (settings_.client == ClientMode::kSdk) {
+      stop_sdk_.store(false);
+      for (int s = 0; s < static_cast<int>(senders_.size()); ++s) {
+        for (int k = 0; k < settings_.in_flight; ++k) {
+          sdk_threads_.emplace_back([this, s, t0_ns, k] { SdkLoop(s, k, t0_ns); });
+        }
+      }
+      return;
+    }
+    generator_ = std::make_unique<Generator>(
+        settings_, static_cast<int>(senders_.size()), tracker,
+        [this](int s, uint64_t n, int64_t intended) { Issue(s, n, intended); });
+    generator_->Start(t0_ns);
+  }
+
+  void StopLoad() override {
+    if (generator_) generator_->Stop();
+    stop_sdk_.store(true);
+    for (auto& t : sdk_threads_) t.join();
+    sdk_threads_.clear();
+  }
+
+  void Teardown() override {
+    StopLoad();
+    Tracker* tracker = tracker_.load();
+    // Let answers still in flight arrive (bounded), then stop the recipients.
+    for (int i = 0; i < 1000 && tracker && tracker->in_flight.load() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (auto& r : recipients_) r->Cancel();
+    for (auto& t : subscribers_) t.join();
+    subscribers_.clear();
+    for (int i = 0; i < 1000 && acks_in_flight_.load() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    generator_.reset();
+    senders_.clear();
+    recipients_.clear();
+    if (process_.launcher > 0) StopProcess(process_, absl::Seconds(15));
+    tracker_.store(nullptr);
+    if (!target_.keep_data && !data_dir_.empty()) {
+      std::filesystem::remove_all(data_dir_);
+    }
+  }
+
+  std::vector<std::string> notes() const override {
+    std::vector<std::string> notes;
+    if (settings_.client == ClientMode::kSdk) {
+      notes.push_back("clients: BrokerClient::Submit (seal + sign + submit + verify receipt), "
+                      "one call per thread");
+    } else {
+      notes.push_back(absl::StrCat(
+          "clients: gRPC callback API, envelopes ",
+          settings_.seal == SealMode::kAhead ? "sealed before the run" : "sealed live",
+          ", receipts ", settings_.verify_receipts ? "verified" : "not verified"));
+    }
+    if (uint64_t live = sealed_live_.load(); live > 0) {
+      notes.push_back(absl::StrCat("the sealed corpus ran out: ", live,
+                                   " envelopes were sealed during the run (raise --corpus_rate)"));
+    }
+    return notes;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext context;
+    SubmitRequest owned;  // live-sealed requests
+    const SubmitRequest* request = nullptr;
+    SubmitResponse response;
+    int sender = 0;
+    int64_t intended = 0;
+  };
+
+  void Issue(int s, uint64_t n, int64_t intended) {
+    Tracker* tracker = tracker_.load();
+    auto* call = new Call;
+    call->sender = s;
+    call->intended = intended;
+    call->request = settings_.seal == SealMode::kAhead ? workload_.Sealed(s, n) : nullptr;
+    if (call->request == nullptr) {
+      auto sealed = workload_.SealLive(s, n);
+      if (!sealed.ok()) {
+        tracker->OnFailed(absl::StrCat("seal: ", sealed.status().message()), intended, NowNs());
+        delete call;
+        return;
+      }
+      call->owned = *std::move(sealed);
+      call->request = &call->owned;
+      if (settings_.seal == SealMode::kAhead) sealed_live_.fetch_add(1);
+    }
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    tracker->NoteSend(s, n, intended);
+    tracker->in_flight.fetch_add(1);
+    senders_[s]->stub().async()->Submit(
+        &call->context, call->request, &call->response,
+        [this, call, tracker](grpc::Status status) {
+          int64_t done = NowNs();
+          if (status.ok() && settings_.verify_receipts) status = VerifyReceipt(*call);
+          if (status.ok()) {
+            tracker->OnAccepted(call->intended, done);
+          } else {
+            tracker->OnFailed(absl::StrCat("grpc ", status.error_code(), ": ",
+                                           status.error_message().substr(0, 80)),
+                              call->intended, done);
+          }
+          int sender = call->sender;
+          delete call;
+          // Completed() may issue the next send; only then is this one no longer in flight,
+          // so Teardown (which waits for none in flight) never races the generator.
+          if (generator_) generator_->Completed(sender);
+          tracker->in_flight.fetch_sub(1);
+        });
+  }
+
+  grpc::Status VerifyReceipt(const Call& call) {
+    const auto& payload = call.request->envelope().payload();
+    safeguard::v1::SignedPayload signed_payload;
+    signed_payload.ParseFromString(payload);
+    protocol::ExpectedReceipt expected{.envelope_digest = protocol::Sha256(payload),
+                                       .envelope_id = signed_payload.envelope_id(),
+                                       .sender = signed_payload.sender()};
+    auto body = protocol::VerifyReceipt(call.response.receipt(), workload_.trust(), expected);
+    if (!body.ok()) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, std::string(body.status().message()));
+    }
+    return grpc::Status::OK;
+  }
+
+  void SdkLoop(int s, int k, int64_t t0_ns) {
+    while (NowNs() < t0_ns) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    Tracker* tracker = tracker_.load();
+    // Thread k of the sender uses n = k, k + K, k + 2K, ...
+    uint64_t n = static_cast<uint64_t>(k);
+    while (!stop_sdk_.load()) {
+      if (settings_.backlog > 0 && sdk_issued_.fetch_add(1) >= settings_.backlog) return;
+      int64_t start = NowNs();
+      tracker->NoteSend(s, n, start);
+      tracker->in_flight.fetch_add(1);
+      auto response = senders_[s]->Submit(workload_.MakeNotification(s, n));
+      int64_t done = NowNs();
+      if (response.ok()) {
+        tracker->OnAccepted(start, done);
+      } else {
+        tracker->OnFailed(response.status().ToString().substr(0, 100), start, done);
+      }
+      tracker->in_flight.fetch_sub(1);
+      n += static_cast<uint64_t>(settings_.in_flight);
+    }
+  }
+
+  void Subscribe(size_t r) {
+    client::BrokerClient& client = *recipients_[r];
+    safeguard::v1::SubscribeRequest request;
+    request.set_follow(true);
+    absl::Status status = client.Subscribe(request, [&](const safeguard::v1::Delivery& d) {
+      int64_t now = NowNs();
+      Tracker* tracker = tracker_.load();
+      if (tracker != nullptr) {
+        bool ok = true;
+        if (settings_.verify_deliveries) ok = client.Verify(d).ok();
+        if (ok) {
+          tracker->OnDelivered(d.notification().idempotency_key(), now);
+        } else {
+          tracker->OnFailed("delivery did not verify", now, now);
+        }
+      }
+      Acknowledge(client, d.cursor(), tracker);
+      return true;
+    });
+    if (!status.ok()) {
+      Tracker* tracker = tracker_.load();
+      if (tracker) tracker->OnFailed(absl::StrCat("subscribe: ", status.ToString()), 0, 0);
+    }
+  }
+
+  struct AckCall {
+    grpc::ClientContext context;
+    AcknowledgeRequest request;
+    AcknowledgeResponse response;
+  };
+
+  void Acknowledge(client::BrokerClient& client, uint64_t cursor, Tracker* tracker) {
+    while (acks_in_flight_.load() >= kMaxAcksInFlight) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    auto* call = new AckCall;
+    call->request.set_cursor(cursor);
+    call->request.set_acknowledged_by("safeguard-load");
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    acks_in_flight_.fetch_add(1);
+    client.stub().async()->Acknowledge(&call->context, &call->request, &call->response,
+                                       [this, call, tracker](grpc::Status status) {
+                                         if (tracker) tracker->OnAcknowledged(status.ok());
+                                         delete call;
+                                         acks_in_flight_.fetch_sub(1);
+                                       });
+  }
+
+  const Workload& workload_;
+  const Settings settings_;
+  const BrokerTarget target_;
+  ChildProcess process_;
+  std::string address_;
+  std::string data_dir_;
+  std::string strace_output_;
+  std::vector<std::unique_ptr<client::BrokerClient>> senders_;
+  std::vector<std::unique_ptr<client::BrokerClient>> recipients_;
+  std::vector<std::thread> subscribers_;
+  std::unique_ptr<Generator> generator_;
+  std::atomic<Tracker*> tracker_{nullptr};
+  std::atomic<int64_t> acks_in_flight_{0};
+  std::atomic<uint64_t> sealed_live_{0};
+  std::atomic<bool> stop_sdk_{false};
+  std::atomic<uint64_t> sdk_issued_{0};
+  std::vector<std::thread> sdk_threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<SystemDriver> MakeBrokerDriver(const Workload& workload, BrokerTarget target) {
+  return std::make_unique<BrokerDriver>(workload, std::move(target));
+}
+
+}  // namespace safeguard::load

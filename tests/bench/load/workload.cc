@@ -1,0 +1,243 @@
+#include "tests/bench/load/workload.h"
+
+#include <openssl/rand.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "clients/protocol/notification_validator.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace safeguard::load {
+
+namespace {
+
+std::string Certs() { return SAFEGUARD_CERTS_TOOL; }
+
+constexpr size_t kMaxSummary = 4000;  // the validator's limit, in characters
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Partnership
+
+absl::StatusOr<Partnership> Partnership::Mint(const std::string& dir, int senders,
+                                              int recipients) {
+  Partnership p;
+  p.dir_ = dir;
+  for (int i = 1; i <= senders; ++i) p.senders_.push_back(absl::StrCat("gp-", i));
+  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("csc-", i));
+  auto run = [](const std::string& command) { return RunCommand(command).status(); };
+  absl::Status s = run(absl::StrCat(Certs(), " init-ca --dir ", dir, "/ca --partnership ",
+                                    p.partnership_));
+  if (!s.ok()) return s;
+  s = run(absl::StrCat(Certs(), " issue-broker --ca-dir ", dir, "/ca --out ", dir,
+                       "/broker --partnership ", p.partnership_));
+  if (!s.ok()) return s;
+  auto issue = [&](const std::string& type, const std::string& id) {
+    return run(absl::StrCat(Certs(), " issue-node --ca-dir ", dir, "/ca --out ",
+                            p.identity_dir(id), " --partnership ", p.partnership_, " --type ",
+                            type, " --id ", id));
+  };
+  for (const std::string& id : p.senders_) {
+    if (s = issue("gp", id); !s.ok()) return s;
+  }
+  for (const std::string& id : p.recipients_) {
+    if (s = issue("social-care", id); !s.ok()) return s;
+  }
+  if (s = issue("social-care", kOffline); !s.ok()) return s;
+  if (s = issue("front-door", "fd-bench"); !s.ok()) return s;
+  return p;
+}
+
+absl::StatusOr<Partnership> Partnership::Reuse(const std::string& dir, int senders,
+                                               int recipients) {
+  Partnership p;
+  p.dir_ = dir;
+  for (int i = 1; i <= senders; ++i) p.senders_.push_back(absl::StrCat("gp-", i));
+  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("csc-", i));
+  std::vector<std::string> all = p.senders_;
+  all.insert(all.end(), p.recipients_.begin(), p.recipients_.end());
+  for (const std::string& id : all) {
+    if (!std::filesystem::exists(p.identity_dir(id) + "/node.key")) {
+      return absl::NotFoundError(absl::StrCat(
+          dir, " has no identity for node ", id, ": mint the directory with the same --senders "
+          "and --recipients (safeguard-load --keep ...) before reusing it"));
+    }
+  }
+  return p;
+}
+
+std::string Partnership::WriteBrokerConfig(const std::string& name,
+                                           const std::string& data_directory,
+                                           int max_commit_batch) const {
+  std::ostringstream config;
+  config << "# Written by safeguard-load.\n"
+         << "partnership: \"" << partnership_ << "\"\n"
+         << "listen_address: \"127.0.0.1:0\"\n"
+         << "tls { certificate: \"broker/node.crt\" private_key: \"broker/node.key\" "
+         << "ca_certificate: \"ca/ca.crt\" }\n"
+         << "data_directory: \"" << data_directory << "\"\n"
+         // Envelopes sealed ahead of the run stay acceptable for an hour (the check still runs).
+         << "limits { max_clock_skew_seconds: 3600";
+  if (max_commit_batch > 0) config << " max_commit_batch: " << max_commit_batch;
+  config << " }\n";
+  auto node = [&](const std::string& id, const std::string& type) {
+    config << "nodes { id: \"" << id << "\" type: \"" << type << "\" area: \"bench\" }\n";
+  };
+  for (const std::string& id : senders_) node(id, "gp");
+  for (const std::string& id : recipients_) node(id, "social-care");
+  node(kOffline, "social-care");
+  node("fd-bench", "front-door");
+  std::string path = absl::StrCat(dir_, "/", name, ".conf");
+  std::ofstream(path) << config.str();
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload
+
+absl::StatusOr<std::unique_ptr<Workload>> Workload::Create(const Partnership& partnership,
+                                                           const Settings& settings) {
+  std::unique_ptr<Workload> w(new Workload(partnership, settings));
+  std::vector<std::string> all = partnership.senders();
+  all.insert(all.end(), partnership.recipients().begin(), partnership.recipients().end());
+  for (const std::string& id : all) {
+    auto identity = client::LoadIdentityDirectory(partnership.identity_dir(id));
+    if (!identity.ok()) return identity.status();
+    w->identities_[id] = *std::move(identity);
+  }
+  for (const std::string& id : partnership.senders()) {
+    const auto& identity = w->identities_[id];
+    auto signer = protocol::Signer::FromPem(identity.certificate, identity.private_key);
+    if (!signer.ok()) return signer.status();
+    w->signers_.push_back(*std::move(signer));
+  }
+  auto trust = protocol::TrustAnchor::FromPem(w->identities_[all.front()].ca_certificate);
+  if (!trust.ok()) return trust.status();
+  w->trust_ = *std::move(trust);
+  unsigned char nonce[4];
+  RAND_bytes(nonce, sizeof nonce);
+  w->key_prefix_ = absl::StrCat(
+      "ld", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(nonce), 4)));
+
+  // Fit the filler so the serialised notification is payload_bytes (for a typical key).
+  int target = settings.payload_bytes;
+  for (int round = 0; round < 8; ++round) {
+    int size = static_cast<int>(w->MakeNotification(0, 123456).ByteSizeLong());
+    int diff = target - size;
+    if (diff == 0) break;
+    size_t have = w->summary_filler_.size() + w->details_filler_.size();
+    size_t want = static_cast<size_t>(std::max<int64_t>(0, static_cast<int64_t>(have) + diff));
+    w->summary_filler_.assign(std::min(want, kMaxSummary), 's');
+    w->details_filler_.assign(want - w->summary_filler_.size(), 'd');
+  }
+  safeguard::v1::Notification probe = w->MakeNotification(0, 123456);
+  w->notification_bytes_ = probe.ByteSizeLong();
+  if (absl::Status valid = protocol::NormaliseAndValidate(probe, absl::Now()); !valid.ok()) {
+    return absl::InternalError(absl::StrCat("the load notification is invalid: ", valid.message()));
+  }
+  auto sealed = w->SealLive(0, 123456);
+  if (!sealed.ok()) return sealed.status();
+  w->request_bytes_ = sealed->ByteSizeLong();
+  return w;
+}
+
+int Workload::RecipientOf(int s, uint64_t n) const {
+  int m = static_cast<int>(partnership_.recipients().size());
+  return m == 0 ? -1 : static_cast<int>((static_cast<uint64_t>(s) + n) % m);
+}
+
+safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const {
+  static const google::protobuf::Timestamp occurred =
+      google::protobuf::util::TimeUtil::GetCurrentTime();
+  safeguard::v1::Notification notification;
+  notification.set_idempotency_key(MessageKey(key_prefix_, s, n));
+  notification.set_type(safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT);
+  notification.set_severity(safeguard::v1::SEVERITY_CONCERN);
+  auto* id = notification.add_subjects()->add_identifiers();
+  id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
+  id->set_value("9434765919");
+  notification.set_summary(summary_filler_.empty() ? std::string("Not brought to appointment")
+                                                   : summary_filler_);
+  if (!details_filler_.empty()) {
+    (*notification.mutable_details()->mutable_fields())["filler"].set_string_value(
+        details_filler_);
+  }
+  *notification.mutable_occurred_at() = occurred;
+  int r = RecipientOf(s, n);
+  if (r >= 0) notification.add_recipients(partnership_.recipients()[r]);
+  if (settings_.scenario == Scenario::kBacklog) notification.add_recipients(Partnership::kOffline);
+  return notification;
+}
+
+absl::StatusOr<safeguard::v1::SubmitRequest> Workload::SealLive(int s, uint64_t n) const {
+  auto envelope = protocol::Seal(MakeNotification(s, n), *signers_[s], absl::Now());
+  if (!envelope.ok()) return envelope.status();
+  safeguard::v1::SubmitRequest request;
+  *request.mutable_envelope() = *std::move(envelope);
+  return request;
+}
+
+absl::Status Workload::SealAhead(uint64_t per_sender) {
+  unsigned char nonce[4];
+  RAND_bytes(nonce, sizeof nonce);
+  key_prefix_ = absl::StrCat(
+      "ld", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(nonce), 4)));
+  int senders = static_cast<int>(signers_.size());
+  corpus_.assign(senders, {});
+  for (auto& c : corpus_) c.resize(per_sender);
+  int threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  std::vector<absl::Status> errors(threads);
+  absl::Time start = absl::Now();
+  uint64_t total = per_sender * senders;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (uint64_t i = t; i < total; i += threads) {
+        int s = static_cast<int>(i % senders);
+        uint64_t n = i / senders;
+        auto request = SealLive(s, n);
+        if (!request.ok()) {
+          errors[t] = request.status();
+          return;
+        }
+        corpus_[s][n] = *std::move(request);
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  seal_seconds_ = absl::ToDoubleSeconds(absl::Now() - start);
+  for (const absl::Status& e : errors) {
+    if (!e.ok()) return e;
+  }
+  return absl::OkStatus();
+}
+
+void FillFromTracker(const Tracker& tracker, RunResult& result) {
+  result.window_seconds = tracker.window().seconds();
+  result.accepted_in_window = tracker.accepted_in_window.load();
+  result.accepted_total = tracker.accepted_total.load();
+  result.failed_total = tracker.failed_total.load();
+  result.failures = tracker.failures();
+  result.throughput = result.accepted_in_window / result.window_seconds;
+  result.ack_samples = tracker.ack_latency.count();
+  result.ack_p50 = tracker.ack_latency.Quantile(0.5);
+  result.ack_p99 = tracker.ack_latency.Quantile(0.99);
+  result.ack_p999 = tracker.ack_latency.Quantile(0.999);
+  result.ack_max = tracker.ack_latency.max();
+  result.delivery_samples = tracker.delivery_latency.count();
+  result.delivery_p50 = tracker.delivery_latency.Quantile(0.5);
+  result.delivery_p99 = tracker.delivery_latency.Quantile(0.99);
+  result.delivery_p999 = tracker.delivery_latency.Quantile(0.999);
+  result.delivery_max = tracker.delivery_latency.max();
+  result.delivered_total = tracker.delivered_total.load();
+  result.delivery_rate = tracker.delivered_in_window.load() / result.window_seconds;
+  result.acknowledged_total = tracker.acknowledged_total.load();
+}
+
+}  // namespace safeguard::load
