@@ -140,6 +140,12 @@ if out=$(as gp-riverside send --type=was-not-brought --nhs="943 476 5918" --summ
   fail "a bad NHS number was accepted"
 fi
 say "$out"
+say "and the broker itself refuses (and logs) a send to a node that may not receive it:"
+if out=$(as gp-riverside send --type=was-not-brought "${child[@]}" --summary="x" \
+    --to=auditor-scp 2>&1); then
+  fail "a notification to an auditor was accepted"
+fi
+say "$out"
 
 bold "7. The front door's inbox: every piece of the story, in one place"
 inbox=$(as fd-swindon inbox)
@@ -181,11 +187,24 @@ if as fd-swindon verify "$work/altered.jsonl" > "$work/altered.out"; then
 fi
 say "an altered copy is caught: $(grep -m1 'NOT VERIFIED' "$work/altered.out" | sed 's/^ *//')"
 
+bold "12. The partnership's auditor checks the sharing log, independently"
+log_key="--log-key=$work/data/checkpoint.pub"
+sleep 1.2  # a checkpoint is signed every second
+as auditor-scp audit checkpoint --save="$work/checkpoint.note" "$log_key" | sed 's/^/   /'
+as auditor-scp audit export --out="$work/audit-log.jsonl" "$log_key" >/dev/null 2>&1 \
+  || fail "the auditor could not export the log"
+as auditor-scp audit verify "$work/audit-log.jsonl" "$log_key" | sed 's/^/   /'
+as auditor-scp audit search --nhs="943 476 5919" | tail -n 4 | sed 's/^/   /'
+as auditor-scp audit report | sed -n '1,8p' | sed 's/^/   /'
+as auditor-scp audit search --event=refused | grep -q "gp-riverside" \
+  || fail "the refused send is missing from the audit log"
+
 bold "Demo complete"
 say "Four agencies reported; the front door received all four and acknowledged them;"
 say "every sender saw who acknowledged; the retry made no duplicate; the typo was refused;"
 say "every delivery verified against its sender's signature, the school's with police details"
-say "withheld, and an altered copy was caught."
+say "withheld, and an altered copy was caught; the auditor verified every sharing event in the"
+say "tamper-evident log, including the refused send, without seeing the child's details."
 if [ "$keep_running" -eq 1 ]; then
   trap - EXIT
   say ""
