@@ -33,4 +33,11 @@ void MailboxHub::Notify(const std::vector<std::string>& mailboxes) {
   }
 }
 
+void MailboxHub::StopAll() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [mailbox, listeners] : listeners_) {
+    for (MailboxListener* listener : listeners) listener->OnBrokerStopping();
+  }
+}
+
 }  // namespace safeguard::delivery

@@ -19,6 +19,9 @@ class MailboxListener {
   virtual ~MailboxListener() = default;
   // Called on the store's committer thread; must not block.
   virtual void OnMailboxChanged() = 0;
+  // The broker is stopping: end the stream (the client resumes from its cursor elsewhere or
+  // later). Must not block.
+  virtual void OnBrokerStopping() = 0;
 };
 
 // Thread-safe.
@@ -34,6 +37,8 @@ class MailboxHub {
   absl::Status Register(const std::string& mailbox, MailboxListener* listener);
   void Unregister(const std::string& mailbox, MailboxListener* listener);
   void Notify(const std::vector<std::string>& mailboxes);
+  // Tells every open stream that the broker is stopping, so shutdown need not wait for them.
+  void StopAll();
 
  private:
   const int max_listeners_per_mailbox_;

@@ -107,6 +107,14 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
     if (!write_in_flight_ && pending_.empty()) ScheduleReadLocked();
   }
 
+  void OnBrokerStopping() override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "the broker is restarting; resume from your last cursor"));
+  }
+
   void OnWriteDone(bool ok) override {
     uint64_t sent_cursor = 0;
     safeguard::v1::AuditEntry delivered;

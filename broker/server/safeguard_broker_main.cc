@@ -179,6 +179,7 @@ int Run() {
   while (::read(g_stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
   }
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
+  hub.StopAll();  // open mailbox streams end now; their clients resume from their cursors
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   checkpointer->PublishNow();  // a final checkpoint of everything committed

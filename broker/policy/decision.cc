@@ -1,0 +1,199 @@
+#include "broker/policy/decision.h"
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "clients/protocol/envelope.h"
+
+namespace safeguard::policy {
+namespace {
+
+void AppendJsonString(std::string* out, absl::string_view s) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+// Builds a JSON object with keys in insertion order.
+class JsonObject {
+ public:
+  JsonObject& Str(absl::string_view key, absl::string_view value) {
+    Key(key);
+    AppendJsonString(&out_, value);
+    return *this;
+  }
+  JsonObject& Raw(absl::string_view key, absl::string_view json) {
+    Key(key);
+    out_.append(json.data(), json.size());
+    return *this;
+  }
+  JsonObject& Int(absl::string_view key, int value) { return Raw(key, absl::StrCat(value)); }
+  JsonObject& Bool(absl::string_view key, bool value) { return Raw(key, value ? "true" : "false"); }
+  std::string Done() {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  void Key(absl::string_view key) {
+    if (out_.size() > 1) out_.push_back(',');
+    AppendJsonString(&out_, key);
+    out_.push_back(':');
+  }
+  std::string out_ = "{";
+};
+
+std::string JsonStrings(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, values[i]);
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::string JsonFields(FieldSet fields) {
+  std::vector<std::string> names;
+  for (auto f : fields.ToVector()) names.push_back(protocol::DisclosableFieldName(f));
+  return JsonStrings(names);
+}
+
+}  // namespace
+
+std::string FormatRequest(const SharingRequest& r) {
+  std::string consent(ConsentStateName(r.consent));
+  if (r.consent == ConsentState::kNotSought && r.not_sought_reason != NotSoughtReason::kUnspecified) {
+    absl::StrAppend(&consent, " (", NotSoughtReasonName(r.not_sought_reason), ")");
+  }
+  return absl::StrCat("sender=", protocol::NodeTypeName(r.sender),
+                      " type=", NotificationTypeName(r.type),
+                      " status=", ChildStatusName(r.child_status), " consent=", consent,
+                      " risk=", r.risk_of_harm ? "yes" : "no",
+                      " recipient=", RecipientRoleName(r.recipient));
+}
+
+absl::string_view RegimeName(Regime regime) {
+  return regime == Regime::kUkGdpr ? "uk-gdpr" : "law-enforcement";
+}
+
+absl::string_view OutcomeName(Outcome outcome) {
+  return outcome == Outcome::kShare ? "share" : "withhold";
+}
+
+std::string FormatDecision(const Decision& d) {
+  std::string out = absl::StrCat(
+      absl::AsciiStrToUpper(OutcomeName(d.outcome)), " to ", RecipientRoleName(d.request.recipient),
+      " under rule ", d.rule_id, d.rule_line > 0 ? absl::StrCat(" (line ", d.rule_line, ")") : "",
+      "\n");
+  absl::StrAppend(&out, "  reason:    ", d.reason, "\n");
+  if (d.basis) {
+    const LawfulBasis& b = *d.basis;
+    absl::StrAppend(&out, "  basis:     ", b.name,
+                    b.description.empty() ? "" : absl::StrCat(" - ", b.description), "\n");
+    if (b.regime == Regime::kUkGdpr) {
+      absl::StrAppend(&out, "  regime:    UK GDPR: Art ", b.article6);
+      if (!b.article9.empty()) absl::StrAppend(&out, "; Art ", b.article9);
+      if (!b.schedule1.empty()) absl::StrAppend(&out, "; ", b.schedule1);
+    } else {
+      absl::StrAppend(&out, "  regime:    DPA 2018 Part 3 (law enforcement): ",
+                      b.lawful_processing);
+      if (!b.sensitive_processing.empty()) absl::StrAppend(&out, "; ", b.sensitive_processing);
+    }
+    absl::StrAppend(&out, "\n  consent:   ", b.consent, "\n");
+    absl::StrAppend(&out, "  gateway:   ", b.statutory_gateway, "\n");
+    absl::StrAppend(&out, "  purpose:   ", d.purpose, "\n");
+    absl::StrAppend(&out, "  deadline:  ", d.deadline, "\n");
+  }
+  absl::StrAppend(&out, "  disclosed: ", d.disclosed.ToString(), "\n");
+  absl::StrAppend(&out, "  withheld:  ", d.withheld.ToString(), "\n");
+  for (const Citation& c : d.citations) {
+    absl::StrAppend(&out, "  cites:     ", c.id, ": ", c.title,
+                    c.url.empty() ? "" : absl::StrCat(" <", c.url, ">"), "\n");
+  }
+  if (!d.also_matched.empty()) {
+    absl::StrAppend(&out, "  also matched, did not decide: ", absl::StrJoin(d.also_matched, ", "),
+                    "\n");
+  }
+  return out;
+}
+
+std::string DecisionToJson(const Decision& d) {
+  const SharingRequest& r = d.request;
+  std::string request =
+      JsonObject()
+          .Str("sender", protocol::NodeTypeName(r.sender))
+          .Str("type", NotificationTypeName(r.type))
+          .Str("child_status", ChildStatusName(r.child_status))
+          .Str("consent", ConsentStateName(r.consent))
+          .Str("not_sought_reason", NotSoughtReasonName(r.not_sought_reason))
+          .Bool("risk_of_harm", r.risk_of_harm)
+          .Str("recipient", RecipientRoleName(r.recipient))
+          .Done();
+  JsonObject o;
+  o.Str("decision", OutcomeName(d.outcome))
+      .Raw("request", request)
+      .Str("rule", d.rule_id)
+      .Int("rule_line", d.rule_line)
+      .Raw("policy", JsonObject()
+                         .Str("name", d.policy_name)
+                         .Str("version", d.policy_version)
+                         .Str("sha256", d.policy_digest)
+                         .Done());
+  if (d.basis) {
+    const LawfulBasis& b = *d.basis;
+    JsonObject basis;
+    basis.Str("name", b.name).Str("description", b.description).Str("regime", RegimeName(b.regime));
+    if (b.regime == Regime::kUkGdpr) {
+      basis.Str("article6", b.article6).Str("article9", b.article9).Str("schedule1", b.schedule1);
+    } else {
+      basis.Str("lawful_processing", b.lawful_processing)
+          .Str("sensitive_processing", b.sensitive_processing);
+    }
+    basis.Str("statutory_gateway", b.statutory_gateway).Str("consent", b.consent);
+    o.Raw("basis", basis.Done()).Str("purpose", d.purpose).Str("deadline", d.deadline);
+  }
+  o.Raw("disclosed", JsonFields(d.disclosed)).Raw("withheld", JsonFields(d.withheld));
+  std::string citations = "[";
+  for (size_t i = 0; i < d.citations.size(); ++i) {
+    if (i) citations.push_back(',');
+    citations += JsonObject()
+                     .Str("id", d.citations[i].id)
+                     .Str("title", d.citations[i].title)
+                     .Str("url", d.citations[i].url)
+                     .Done();
+  }
+  citations.push_back(']');
+  o.Raw("citations", citations).Str("reason", d.reason).Raw("also_matched", JsonStrings(d.also_matched));
+  return o.Done();
+}
+
+}  // namespace safeguard::policy
