@@ -7,7 +7,8 @@ packages=(
   g++ clang libclang-rt-14-dev cmake make pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev openssl libsqlite3-dev sqlite3
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
+  nats-server libnats-dev strace
   python3 python3-grpcio python3-protobuf python3-cryptography
 )
 
