@@ -56,6 +56,9 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
     return error("tls.certificate, tls.private_key and tls.ca_certificate are all required");
   }
   if (config.data_directory().empty()) return error("data_directory is required");
+  if (config.policy_file().empty()) {
+    return error("policy_file is required: the sharing policy, e.g. deploy/policy/england.yaml");
+  }
   if (config.nodes().empty()) return error("nodes: at least one node is required");
 
   std::set<std::string> ids;
@@ -114,6 +117,7 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
   tls->set_ca_certificate(Resolve(base, tls->ca_certificate()));
   tls->set_crl_directory(Resolve(base, tls->crl_directory()));
   config.set_data_directory(Resolve(base, config.data_directory()));
+  config.set_policy_file(Resolve(base, config.policy_file()));
   return config;
 }
 

@@ -12,7 +12,12 @@ namespace {
 
 void AppendJsonString(std::string* out, absl::string_view s) {
   out->push_back('"');
-  for (char c : s) {
+  size_t run = 0;  // start of the current run of characters that need no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -29,16 +34,14 @@ void AppendJsonString(std::string* out, absl::string_view s) {
       case '\t':
         out->append("\\t");
         break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(c);
-        }
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out->append(buf);
+      }
     }
   }
+  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
 }
 
@@ -61,6 +64,7 @@ class JsonObject {
     out_.push_back('}');
     return std::move(out_);
   }
+  void Reserve(size_t n) { out_.reserve(n); }
 
  private:
   void Key(absl::string_view key) {
@@ -82,23 +86,27 @@ std::string JsonStrings(const std::vector<std::string>& values) {
 }
 
 std::string JsonFields(FieldSet fields) {
-  std::vector<std::string> names;
-  for (auto f : fields.ToVector()) names.push_back(protocol::DisclosableFieldName(f));
-  return JsonStrings(names);
+  std::string out = "[";
+  for (auto f : fields.ToVector()) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(&out, FieldName(f));
+  }
+  out.push_back(']');
+  return out;
 }
 
 }  // namespace
 
 std::string FormatRequest(const SharingRequest& r) {
   std::string consent(ConsentStateName(r.consent));
-  if (r.consent == ConsentState::kNotSought && r.not_sought_reason != NotSoughtReason::kUnspecified) {
+  if (r.consent == ConsentState::kNotSought &&
+      r.not_sought_reason != NotSoughtReason::kUnspecified) {
     absl::StrAppend(&consent, " (", NotSoughtReasonName(r.not_sought_reason), ")");
   }
-  return absl::StrCat("sender=", protocol::NodeTypeName(r.sender),
-                      " type=", NotificationTypeName(r.type),
-                      " status=", ChildStatusName(r.child_status), " consent=", consent,
-                      " risk=", r.risk_of_harm ? "yes" : "no",
-                      " recipient=", RecipientRoleName(r.recipient));
+  return absl::StrCat(
+      "sender=", protocol::NodeTypeName(r.sender), " type=", NotificationTypeName(r.type),
+      " status=", ChildStatusName(r.child_status), " consent=", consent,
+      " risk=", r.risk_of_harm ? "yes" : "no", " recipient=", RecipientRoleName(r.recipient));
 }
 
 absl::string_view RegimeName(Regime regime) {
@@ -110,10 +118,10 @@ absl::string_view OutcomeName(Outcome outcome) {
 }
 
 std::string FormatDecision(const Decision& d) {
-  std::string out = absl::StrCat(
-      absl::AsciiStrToUpper(OutcomeName(d.outcome)), " to ", RecipientRoleName(d.request.recipient),
-      " under rule ", d.rule_id, d.rule_line > 0 ? absl::StrCat(" (line ", d.rule_line, ")") : "",
-      "\n");
+  std::string out =
+      absl::StrCat(absl::AsciiStrToUpper(OutcomeName(d.outcome)), " to ",
+                   RecipientRoleName(d.request.recipient), " under rule ", d.rule_id,
+                   d.rule_line > 0 ? absl::StrCat(" (line ", d.rule_line, ")") : "", "\n");
   absl::StrAppend(&out, "  reason:    ", d.reason, "\n");
   if (d.basis) {
     const LawfulBasis& b = *d.basis;
@@ -124,8 +132,8 @@ std::string FormatDecision(const Decision& d) {
       if (!b.article9.empty()) absl::StrAppend(&out, "; Art ", b.article9);
       if (!b.schedule1.empty()) absl::StrAppend(&out, "; ", b.schedule1);
     } else {
-      absl::StrAppend(&out, "  regime:    DPA 2018 Part 3 (law enforcement): ",
-                      b.lawful_processing);
+      absl::StrAppend(&out,
+                      "  regime:    DPA 2018 Part 3 (law enforcement): ", b.lawful_processing);
       if (!b.sensitive_processing.empty()) absl::StrAppend(&out, "; ", b.sensitive_processing);
     }
     absl::StrAppend(&out, "\n  consent:   ", b.consent, "\n");
@@ -148,17 +156,17 @@ std::string FormatDecision(const Decision& d) {
 
 std::string DecisionToJson(const Decision& d) {
   const SharingRequest& r = d.request;
-  std::string request =
-      JsonObject()
-          .Str("sender", protocol::NodeTypeName(r.sender))
-          .Str("type", NotificationTypeName(r.type))
-          .Str("child_status", ChildStatusName(r.child_status))
-          .Str("consent", ConsentStateName(r.consent))
-          .Str("not_sought_reason", NotSoughtReasonName(r.not_sought_reason))
-          .Bool("risk_of_harm", r.risk_of_harm)
-          .Str("recipient", RecipientRoleName(r.recipient))
-          .Done();
+  std::string request = JsonObject()
+                            .Str("sender", protocol::NodeTypeName(r.sender))
+                            .Str("type", NotificationTypeName(r.type))
+                            .Str("child_status", ChildStatusName(r.child_status))
+                            .Str("consent", ConsentStateName(r.consent))
+                            .Str("not_sought_reason", NotSoughtReasonName(r.not_sought_reason))
+                            .Bool("risk_of_harm", r.risk_of_harm)
+                            .Str("recipient", RecipientRoleName(r.recipient))
+                            .Done();
   JsonObject o;
+  o.Reserve(2048);
   o.Str("decision", OutcomeName(d.outcome))
       .Raw("request", request)
       .Str("rule", d.rule_id)
@@ -192,7 +200,9 @@ std::string DecisionToJson(const Decision& d) {
                      .Done();
   }
   citations.push_back(']');
-  o.Raw("citations", citations).Str("reason", d.reason).Raw("also_matched", JsonStrings(d.also_matched));
+  o.Raw("citations", citations)
+      .Str("reason", d.reason)
+      .Raw("also_matched", JsonStrings(d.also_matched));
   return o.Done();
 }
 

@@ -14,23 +14,23 @@ struct Diagnostic {
   enum class Severity { kError, kWarning };
   // The kinds of problem lint tells apart (tests and tools match on them).
   enum class Kind {
-    kSyntax,        // not YAML, or not the shape the format requires
-    kUnknownName,   // an unknown sender, type, status, consent state, role, field, basis, ...
-    kMissing,       // a required key is missing or empty
-    kDuplicate,     // a rule id or map key given twice
-    kNoCitation,    // a rule without a citation (or citing an unknown reference)
-    kUnlawful,      // a rule the language's legal checks refuse (basis, consent, dataset)
-    kConflict,      // overlapping share rules with different outcomes and no order between them
-    kNeverFires,    // a rule (or one of its recipients) that can never decide
-    kShadowed,      // a withhold rule silently overrides part of a share rule
+    kSyntax,       // not YAML, or not the shape the format requires
+    kUnknownName,  // an unknown sender, type, status, consent state, role, field, basis, ...
+    kMissing,      // a required key is missing or empty
+    kDuplicate,    // a rule id or map key given twice
+    kNoCitation,   // a rule without a citation (or citing an unknown reference)
+    kUnlawful,     // a rule the language's legal checks refuse (basis, consent, dataset)
+    kConflict,     // overlapping share rules with different outcomes and no order between them
+    kNeverFires,   // a rule (or one of its recipients) that can never decide
+    kShadowed,     // a withhold rule silently overrides part of a share rule
     kUnusedOverride,
   };
 
   Severity severity = Severity::kError;
   Kind kind = Kind::kSyntax;
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;         // 1-based; 0 when unknown
+  int column = 0;       // 1-based; 0 when unknown
   std::string rule_id;  // when the problem is about one rule
   std::string message;
 

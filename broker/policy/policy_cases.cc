@@ -155,7 +155,8 @@ class CaseParser {
     const MapEntry* d = r_.Require(keys, "decision", e.value, what);
     if (d == nullptr || !outcome(d->value)) return;
     auto text = [&](absl::string_view key, std::optional<std::string>* out) {
-      if (const MapEntry* k = keys.Find(key)) *out = r_.String(k->value, absl::StrCat(what, " ", key));
+      if (const MapEntry* k = keys.Find(key))
+        *out = r_.String(k->value, absl::StrCat(what, " ", key));
     };
     text("rule", &x.rule);
     text("basis", &x.basis);
@@ -178,8 +179,8 @@ class CaseParser {
           auto f = ParseField(item.Scalar());
           if (!f) {
             r_.Error(Kind::kUnknownName, item,
-                     absl::StrCat("unknown field '", item.Scalar(), "'; the fields are: ",
-                                  AllFieldNames()));
+                     absl::StrCat("unknown field '", item.Scalar(),
+                                  "'; the fields are: ", AllFieldNames()));
             continue;
           }
           fields.Insert(*f);
@@ -248,8 +249,8 @@ CaseResults RunCases(const SharingPolicy& policy, const CaseFile& cases) {
                                      "', got '", d.basis ? d.basis->consent : "", "'"));
       }
       if (x.reason && !absl::StrContains(d.reason, *x.reason)) {
-        wrong.push_back(absl::StrCat("expected the reason to mention '", *x.reason, "', got '",
-                                     d.reason, "'"));
+        wrong.push_back(
+            absl::StrCat("expected the reason to mention '", *x.reason, "', got '", d.reason, "'"));
       }
       for (std::string& w : wrong) {
         ok = false;

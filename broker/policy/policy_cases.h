@@ -21,12 +21,12 @@ struct Expectation {
   int line = 0;
   Outcome outcome = Outcome::kWithhold;
   std::optional<std::string> rule;
-  std::optional<std::string> basis;     // the basis name, e.g. SG-RISK
+  std::optional<std::string> basis;  // the basis name, e.g. SG-RISK
   std::optional<Regime> regime;
   std::optional<std::string> deadline;
-  std::optional<FieldSet> fields;       // exactly the fields disclosed
-  std::optional<std::string> consent;   // text the basis's consent record must contain
-  std::optional<std::string> reason;    // text the reason must contain
+  std::optional<FieldSet> fields;      // exactly the fields disclosed
+  std::optional<std::string> consent;  // text the basis's consent record must contain
+  std::optional<std::string> reason;   // text the reason must contain
 };
 
 struct PolicyCase {

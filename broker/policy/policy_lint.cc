@@ -14,9 +14,7 @@ int LintReport::errors() const {
   return n;
 }
 
-int LintReport::warnings() const {
-  return static_cast<int>(diagnostics.size()) - errors();
-}
+int LintReport::warnings() const { return static_cast<int>(diagnostics.size()) - errors(); }
 
 LintReport LintPolicyText(absl::string_view file_name, const std::string& text) {
   return {std::string(file_name), SharingPolicy::Check(file_name, text)};

@@ -25,10 +25,9 @@ bool CellOf(const CompiledPolicy& p, const SharingRequest& r, Cell* c) {
   c->status = Index(r.child_status);
   c->consent = Index(r.consent);
   c->risk = r.risk_of_harm ? 1 : 0;
-  return c->type >= 0 && c->type < p.type_count && c->role >= 0 &&
-         c->role < kRecipientRoleCount && c->sender >= 0 && c->sender < kNodeTypeCount &&
-         c->status >= 0 && c->status < kChildStatusCount && c->consent >= 0 &&
-         c->consent < kConsentStateCount;
+  return c->type >= 0 && c->type < p.type_count && c->role >= 0 && c->role < kRecipientRoleCount &&
+         c->sender >= 0 && c->sender < kNodeTypeCount && c->status >= 0 &&
+         c->status < kChildStatusCount && c->consent >= 0 && c->consent < kConsentStateCount;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {

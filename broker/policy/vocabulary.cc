@@ -159,15 +159,26 @@ std::set<DisclosableField> FieldSet::ToSet() const {
 }
 
 std::string FieldSet::ToString() const {
-  std::vector<std::string> names;
-  for (auto f : ToVector()) names.push_back(protocol::DisclosableFieldName(f));
+  std::vector<absl::string_view> names;
+  for (auto f : ToVector()) names.push_back(FieldName(f));
   return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+absl::string_view FieldName(DisclosableField field) {
+  static const auto* names = [] {
+    auto* n = new std::array<std::string, 7>;
+    for (int f = 1; f <= 6; ++f)
+      (*n)[f] = protocol::DisclosableFieldName(static_cast<DisclosableField>(f));
+    return n;
+  }();
+  int f = static_cast<int>(field);
+  return f >= 1 && f <= 6 ? absl::string_view((*names)[f]) : absl::string_view("unspecified");
 }
 
 std::optional<DisclosableField> ParseField(absl::string_view name) {
   for (int f = 1; f <= 6; ++f) {
     auto field = static_cast<DisclosableField>(f);
-    if (protocol::DisclosableFieldName(field) == name) return field;
+    if (FieldName(field) == name) return field;
   }
   return std::nullopt;
 }

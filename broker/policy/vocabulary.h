@@ -106,6 +106,8 @@ class FieldSet {
  public:
   constexpr FieldSet() = default;
   static FieldSet All();  // the six fields of DisclosableField
+  // For storage: bits() of a FieldSet; bits that are no field are dropped.
+  static FieldSet FromBits(uint8_t bits) { return FieldSet(bits & All().bits_); }
 
   void Insert(safeguard::v1::DisclosableField f) { bits_ |= Bit(f); }
   bool Contains(safeguard::v1::DisclosableField f) const { return (bits_ & Bit(f)) != 0; }
@@ -129,7 +131,8 @@ class FieldSet {
   uint8_t bits_ = 0;
 };
 
-// "child-identity", ... (protocol::DisclosableFieldName's spelling).
+// "child-identity", ... (protocol::DisclosableFieldName's spelling, from a table: no allocation).
+absl::string_view FieldName(safeguard::v1::DisclosableField field);
 std::optional<safeguard::v1::DisclosableField> ParseField(absl::string_view name);
 
 }  // namespace safeguard::policy

@@ -12,7 +12,8 @@
 #include "broker/server/authentication.h"
 #include "broker/server/grpc_status.h"
 #include "broker/server/log.h"
-#include "broker/policy/minimisation_table.h"
+#include "broker/policy/sharing_policy.h"
+#include "broker/policy/vocabulary.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -59,6 +60,55 @@ absl::StatusOr<std::string> NewNotificationId() {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 
+policy::ChildStatus ToChildStatus(safeguard::v1::ChildStatus s) {
+  switch (s) {
+    case safeguard::v1::CHILD_STATUS_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
+    case safeguard::v1::CHILD_STATUS_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
+    case safeguard::v1::CHILD_STATUS_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
+    case safeguard::v1::CHILD_STATUS_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
+    default: return policy::ChildStatus::kNoPlan;
+  }
+}
+
+policy::ConsentState ToConsent(safeguard::v1::ConsentState s) {
+  switch (s) {
+    case safeguard::v1::CONSENT_STATE_GIVEN: return policy::ConsentState::kGiven;
+    case safeguard::v1::CONSENT_STATE_REFUSED: return policy::ConsentState::kRefused;
+    case safeguard::v1::CONSENT_STATE_WITHDRAWN: return policy::ConsentState::kWithdrawn;
+    default: return policy::ConsentState::kNotSought;
+  }
+}
+
+policy::NotSoughtReason ToNotSoughtReason(safeguard::v1::NotSoughtReason r) {
+  switch (r) {
+    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_BE_GIVEN:
+      return policy::NotSoughtReason::kCannotBeGiven;
+    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_REASONABLY_OBTAIN:
+      return policy::NotSoughtReason::kCannotReasonablyObtain;
+    case safeguard::v1::NOT_SOUGHT_REASON_WOULD_PREJUDICE_PROTECTION:
+      return policy::NotSoughtReason::kWouldPrejudiceProtection;
+    case safeguard::v1::NOT_SOUGHT_REASON_NOT_THE_LAWFUL_BASIS:
+      return policy::NotSoughtReason::kNotTheLawfulBasis;
+    default:
+      return policy::NotSoughtReason::kUnspecified;
+  }
+}
+
+// "SG-RISK: UK GDPR 6(1)(e) public task; 9(2)(g) + DPA 2018 Sch 1 para 18; gateway ...".
+std::string FormatBasis(const policy::LawfulBasis& b) {
+  std::vector<std::string> parts;
+  if (b.regime == policy::Regime::kLawEnforcement) {
+    if (!b.lawful_processing.empty()) parts.push_back("DPA 2018 Part 3 " + b.lawful_processing);
+    if (!b.sensitive_processing.empty()) parts.push_back(b.sensitive_processing);
+  } else {
+    if (!b.article6.empty()) parts.push_back("UK GDPR " + b.article6);
+    if (!b.article9.empty()) parts.push_back(b.article9 + (b.schedule1.empty() ? "" : " + " + b.schedule1));
+  }
+  if (!b.statutory_gateway.empty()) parts.push_back("gateway " + b.statutory_gateway);
+  if (!b.consent.empty()) parts.push_back("consent: " + b.consent);
+  return absl::StrCat(b.name, ": ", absl::StrJoin(parts, "; "));
+}
+
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
                                     const absl::Status& status) {
   auto* reactor = context->DefaultReactor();
@@ -82,7 +132,6 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
       : service_(service),
         mailbox_(node.id),
         node_type_(protocol::NodeTypeName(node.type)),
-        visible_fields_(policy::FieldsVisibleTo(node.type)),
         cursor_(request.after_cursor()),
         include_acknowledged_(request.include_acknowledged()),
         follow_(request.follow()) {}
@@ -208,7 +257,8 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
       }
       *d.mutable_accepted_at() = ToProto(stored.accepted_at);
       // Forward only what this recipient may see; the sender's signature still verifies.
-      *d.mutable_envelope() = protocol::Minimise(stored.envelope, visible_fields_);
+      *d.mutable_envelope() = protocol::Minimise(
+          stored.envelope, policy::FieldSet::FromBits(static_cast<uint8_t>(stored.disclosed)).ToSet());
       safeguard::v1::SignedPayload payload;
       payload.ParseFromString(d.envelope().payload());
       auto assembled = protocol::AssembleDisclosures(d.envelope(), payload);
@@ -251,7 +301,6 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
   BrokerService& service_;
   const std::string mailbox_;
   const std::string node_type_;
-  const std::set<safeguard::v1::DisclosableField> visible_fields_;
   bool registered_ = false;  // written in Start before any callback can run
 
   absl::Mutex mu_;
@@ -378,13 +427,18 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   accept.type = notification.type();
   accept.envelope = request->envelope().SerializeAsString();
   accept.envelope_digest = opened->envelope_digest;
-  std::map<std::string, std::string> reasons;
-  for (const auto& r : *recipients) {
-    accept.recipients.push_back(r.node->id);
-    reasons[r.node->id] = r.reason;
-  }
-  // The audit log: what was accepted (a digest, never content), then, per recipient, what it
-  // will see and what is withheld, and why.
+  // The sharing policy decides, for each recipient, share (which fields, under which basis) or
+  // withhold (why). Every decision is recorded in the audit log in the same commit.
+  std::shared_ptr<const policy::SharingPolicy> sharing = options_.policy->Current();
+  policy::SharingRequest question;
+  question.sender = node.type;
+  question.type = notification.type();
+  const auto& context_in = notification.sharing();
+  question.child_status = ToChildStatus(context_in.child_status());
+  question.consent = ToConsent(context_in.consent());
+  question.not_sought_reason = ToNotSoughtReason(context_in.not_sought_reason());
+  question.risk_of_harm = context_in.risk_of_harm();
+
   std::set<safeguard::v1::DisclosableField> present;
   for (const auto& d : opened->payload.disclosures()) present.insert(d.field());
   safeguard::v1::AuditEntry submitted;
@@ -402,33 +456,59 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     }
   }
   accept.audit_entries.push_back(submitted);
+
+  std::vector<safeguard::v1::Recipient> answers;
   for (const auto& r : *recipients) {
-    safeguard::v1::AuditEntry decision;
-    decision.set_event(safeguard::v1::AUDIT_EVENT_POLICY_DECISION);
-    decision.set_actor(node.id);
-    decision.set_actor_type(submitted.actor_type());
-    decision.set_counterpart(r.node->id);
-    decision.set_envelope_digest(opened->envelope_digest);
-    decision.set_notification_type(notification.type());
-    *decision.mutable_child_refs() = submitted.child_refs();
-    auto visible = policy::FieldsVisibleTo(r.node->type);
+    question.recipient = policy::RoleOf(r.node->type);
+    policy::Decision decision = sharing->Evaluate(question);
+    safeguard::v1::Recipient& answer = answers.emplace_back();
+    answer.set_node_id(r.node->id);
+    answer.set_node_type(std::string(protocol::NodeTypeName(r.node->type)));
+    answer.set_reason(r.reason);
+    answer.set_shared(decision.shared());
+    answer.set_rule_id(decision.rule_id);
+    answer.set_decision_reason(decision.reason);
+    answer.set_deadline(decision.deadline);
+    answer.set_policy_digest(decision.policy_digest);
+    if (decision.basis) answer.set_lawful_basis(FormatBasis(*decision.basis));
+    // Only fields the sender actually sent can be disclosed.
+    policy::FieldSet disclosed;
     for (auto f : present) {
-      if (visible.count(f)) {
-        decision.add_fields_shared(f);
-      } else {
-        decision.add_fields_withheld(f);
+      if (decision.disclosed.Contains(f)) {
+        disclosed.Insert(f);
+        answer.add_disclosed(f);
       }
     }
-    decision.set_basis(absl::StrCat("minimisation table v0 (", r.reason, ")"));
-    if (decision.fields_withheld_size() > 0) {
-      decision.set_reason(absl::StrCat("not necessary for a ", protocol::NodeTypeName(r.node->type),
-                                       " recipient (minimisation table v0)"));
+    if (decision.shared()) accept.deliveries.push_back({r.node->id, disclosed.bits()});
+
+    safeguard::v1::AuditEntry record;
+    record.set_event(safeguard::v1::AUDIT_EVENT_POLICY_DECISION);
+    record.set_actor(node.id);
+    record.set_actor_type(submitted.actor_type());
+    record.set_counterpart(r.node->id);
+    record.set_envelope_digest(opened->envelope_digest);
+    record.set_notification_type(notification.type());
+    *record.mutable_child_refs() = submitted.child_refs();
+    for (auto f : present) {
+      if (disclosed.Contains(f)) {
+        record.add_fields_shared(f);
+      } else {
+        record.add_fields_withheld(f);
+      }
     }
-    accept.audit_entries.push_back(std::move(decision));
+    record.set_basis(answer.lawful_basis());
+    record.set_reason(decision.shared() && disclosed.bits() != 0 &&
+                              record.fields_withheld_size() == 0
+                          ? ""
+                          : decision.reason);
+    record.set_rule_id(decision.rule_id);
+    record.set_policy_digest(decision.policy_digest);
+    record.set_deadline(decision.deadline);
+    accept.audit_entries.push_back(std::move(record));
   }
 
   auto* reactor = context->DefaultReactor();
-  store_.Accept(std::move(accept), [this, reactor, response, reasons = std::move(reasons),
+  store_.Accept(std::move(accept), [this, reactor, response, answers = std::move(answers),
                                     sender_id = node.id, sender_uri = node.uri,
                                     envelope_id = opened->payload.envelope_id()](
                                        absl::StatusOr<storage::Accepted> accepted) mutable {
@@ -439,21 +519,21 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
       return;
     }
     // Signing the receipt is CPU work: keep it off the store's committer thread.
-    workers_.Post([this, reactor, response, reasons = std::move(reasons),
+    workers_.Post([this, reactor, response, answers = std::move(answers),
                    sender_id = std::move(sender_id), sender_uri = std::move(sender_uri),
                    envelope_id = std::move(envelope_id), accepted = *std::move(accepted)] {
       response->set_notification_id(accepted.notification_id);
       response->set_sequence(accepted.sequence);
       *response->mutable_accepted_at() = ToProto(accepted.accepted_at);
       response->set_duplicate(accepted.duplicate);
-      for (const std::string& id : accepted.recipients) {
-        auto* r = response->add_recipients();
-        r->set_node_id(id);
-        if (const auto* info = registry_.FindById(id)) {
-          r->set_node_type(std::string(protocol::NodeTypeName(info->type)));
+      // A retry is answered with today's decisions for the recipients first accepted.
+      for (const auto& answer : answers) {
+        if (!accepted.duplicate ||
+            std::find(accepted.recipients.begin(), accepted.recipients.end(), answer.node_id()) !=
+                accepted.recipients.end() ||
+            !answer.shared()) {
+          *response->add_recipients() = answer;
         }
-        auto reason = reasons.find(id);
-        r->set_reason(reason != reasons.end() ? reason->second : "as first accepted");
       }
       safeguard::v1::ReceiptBody body;
       body.set_envelope_digest(accepted.envelope_digest);

@@ -7,6 +7,7 @@
 #include "broker/audit/audit_keys.h"
 #include "broker/common/clock.h"
 #include "broker/delivery/mailbox_hub.h"
+#include "broker/policy/policy_store.h"
 #include "broker/identity/node_registry.h"
 #include "broker/identity/trust_store.h"
 #include "broker/routing/recipient_resolver.h"
@@ -26,6 +27,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     absl::Duration max_clock_skew = absl::Minutes(5);
     // Turns child identifiers into the audit log's pseudonymous references.
     const audit_log::AuditKeys* audit_keys = nullptr;
+    // The lawful-basis sharing policy in force. REQUIRES: not null.
+    policy::PolicyStore* policy = nullptr;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,

@@ -26,6 +26,7 @@
 #include "broker/identity/node_registry.h"
 #include "broker/audit/audit_keys.h"
 #include "broker/audit/checkpointer.h"
+#include "broker/policy/policy_store.h"
 #include "broker/server/audit_service.h"
 #include "broker/server/broker_service.h"
 #include "broker/storage/sqlite_audit_reader.h"
@@ -67,6 +68,7 @@ void InstallStopHandlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -117,6 +119,11 @@ int Run() {
         config->tls().certificate(), ": cannot sign receipts with it: ",
         receipt_signer.status().message())));
   }
+  auto policy = safeguard::policy::PolicyStore::Open(config->policy_file());
+  if (!policy.ok()) return Fail(policy.status());
+  SAFEGUARD_LOG_INFO("sharing policy ", (*policy)->Current()->name(), " version ",
+                     (*policy)->Current()->version(), " (sha256 ", (*policy)->Current()->digest(),
+                     ") from ", config->policy_file());
   auto audit_keys = safeguard::audit_log::AuditKeys::LoadOrCreate(
       config->data_directory(), config->partnership() + "/audit");
   if (!audit_keys.ok()) return Fail(audit_keys.status());
@@ -128,7 +135,8 @@ int Run() {
       registry, **trust, **store, hub, clock,
       {.receipt_signer = *receipt_signer,
        .max_clock_skew = absl::Seconds(config->limits().max_clock_skew_seconds()),
-       .audit_keys = audit_keys->get()});
+       .audit_keys = audit_keys->get(),
+       .policy = policy->get()});
   safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
                                                 **audit_reader, **store);
 
@@ -176,7 +184,21 @@ int Run() {
   }
 
   char signal = 0;
-  while (::read(g_stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+  for (;;) {
+    if (::read(g_stop_pipe[0], &signal, 1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (signal != SIGHUP) break;
+    // SIGHUP: reload the sharing policy; a broken one is refused and the old one stays.
+    auto reloaded = (*policy)->Reload();
+    if (reloaded.ok()) {
+      SAFEGUARD_LOG_INFO("sharing policy reloaded: ", (*reloaded)->name(), " version ",
+                         (*reloaded)->version(), " (sha256 ", (*reloaded)->digest(), ")");
+    } else {
+      SAFEGUARD_LOG_ERROR("sharing policy NOT reloaded, the previous one stays in force: ",
+                          reloaded.status().message());
+    }
   }
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
   hub.StopAll();  // open mailbox streams end now; their clients resume from their cursors
@@ -198,7 +220,8 @@ int main(int argc, char** argv) {
       "Usage: safeguard-broker --config=FILE [--port_file=FILE] [--verbose]\n\n"
       "Serves the Broker gRPC service with mutual TLS. Every node's client certificate must be\n"
       "issued by the partnership CA and name the node as spiffe://<partnership>/<type>/<id>;\n"
-      "certificates are minted with certs/safeguard-certs. Stop with SIGTERM or Ctrl-C.");
+      "certificates are minted with certs/safeguard-certs. Stop with SIGTERM or Ctrl-C;\n"
+      "SIGHUP reloads the sharing policy (a broken one is refused; the old one stays).");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
     return absl::StrContains(file, "safeguard_broker_main");

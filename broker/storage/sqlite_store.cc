@@ -21,7 +21,7 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   cursor             INTEGER PRIMARY KEY,
   mailbox            TEXT    NOT NULL,
   notification_seq   INTEGER NOT NULL REFERENCES notifications (seq),
+  disclosed          INTEGER NOT NULL,
   delivered_at_us    INTEGER,
   acknowledged_at_us INTEGER,
   acknowledged_by    TEXT
@@ -427,15 +428,17 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   int64_t seq = sqlite3_last_insert_rowid(writer_);
 
   Statement deliver(*writer_statements_,
-                    "INSERT INTO deliveries (mailbox, notification_seq) VALUES (?1, ?2)");
+                    "INSERT INTO deliveries (mailbox, notification_seq, disclosed) "
+                    "VALUES (?1, ?2, ?3)");
   RETURN_IF_ERROR(deliver.status());
-  for (const std::string& mailbox : req.recipients) {
+  for (const auto& delivery : req.deliveries) {
     deliver.Reset();
-    deliver.Bind(1, mailbox);
+    deliver.Bind(1, delivery.node_id);
     deliver.Bind(2, seq);
+    deliver.Bind(3, static_cast<int64_t>(delivery.disclosed));
     rc = deliver.Step();
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "queueing delivery");
-    touched.push_back(mailbox);
+    touched.push_back(delivery.node_id);
   }
   for (size_t i = 0; i < req.audit_entries.size(); ++i) {
     safeguard::v1::AuditEntry entry = req.audit_entries[i];
@@ -451,7 +454,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   accepted.notification_id = req.notification_id;
   accepted.sequence = static_cast<uint64_t>(seq);
   accepted.accepted_at = now;
-  accepted.recipients = req.recipients;
+  for (const auto& delivery : req.deliveries) accepted.recipients.push_back(delivery.node_id);
   accepted.envelope_digest = req.envelope_digest;
   op.result = std::move(accepted);
   return absl::OkStatus();
@@ -542,7 +545,7 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
                                                                      int limit) {
   absl::MutexLock lock(&reader_mu_);
   Statement read(*reader_statements_,
-                 "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.envelope, "
+                 "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.envelope, d.disclosed, "
                  "d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.mailbox = ?1 AND d.cursor > ?2 "
@@ -564,9 +567,10 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
       return absl::DataLossError(absl::StrCat("stored notification ", d.notification_id,
                                               " cannot be parsed; the store is damaged"));
     }
-    if (!read.IsNull(5)) {
-      d.acknowledged_at = FromMicros(read.Int(5));
-      d.acknowledged_by = read.Text(6);
+    d.disclosed = static_cast<uint32_t>(read.Int(5));
+    if (!read.IsNull(6)) {
+      d.acknowledged_at = FromMicros(read.Int(6));
+      d.acknowledged_by = read.Text(7);
     }
     out.push_back(std::move(d));
   }

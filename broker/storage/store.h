@@ -26,7 +26,13 @@ struct AcceptRequest {
   safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
   std::string envelope;          // the sender's SignedEnvelope as received, every disclosure
   std::string envelope_digest;   // SHA-256 of the envelope's signed payload
-  std::vector<std::string> recipients;  // node ids, at least one, no duplicates
+  // Where it is delivered, and which disclosable fields each recipient may see (a bitmask of
+  // DisclosableField numbers, as the policy decided). May be empty: every share was withheld.
+  struct Delivery {
+    std::string node_id;
+    uint32_t disclosed = 0;
+  };
+  std::vector<Delivery> deliveries;
   // Appended to the audit log in the same transaction (not for a retry): first the SUBMITTED
   // entry, then e.g. one POLICY_DECISION per recipient. The store fills in notification_id.
   std::vector<safeguard::v1::AuditEntry> audit_entries;
@@ -63,6 +69,7 @@ struct StoredDelivery {
   std::string sender;
   absl::Time accepted_at;
   safeguard::v1::SignedEnvelope envelope;  // as the sender sent it, every disclosure
+  uint32_t disclosed = 0;  // the fields this recipient may see (bitmask of DisclosableField)
   std::optional<absl::Time> acknowledged_at;
   std::string acknowledged_by;
 };

@@ -22,6 +22,7 @@
 #include "clients/protocol/envelope.h"
 #include "clients/safeguardctl/audit_command.h"
 #include "clients/safeguardctl/command_line.h"
+#include "clients/safeguardctl/policy_command.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -47,6 +48,7 @@ Commands:
   verify    check deliveries saved with 'inbox --json' against the senders' signatures
   audit     auditors: verify the audit log, search it, report (safeguardctl audit --help)
   types     list the notification types and severities
+  policy    lint, explain and test lawful-basis sharing policies (offline)
   help      show help for a command: safeguardctl help send
 
 Connection (every command):
@@ -78,6 +80,13 @@ Usage: safeguardctl send --type=TYPE --nhs=NUMBER --summary=TEXT [flags]
   --police-details=JSON police information: only recipients allowed police data receive it
   --address-line=TEXT   the address (repeat for each line); --postcode=CODE
   --occurred=TIME       when it happened: RFC 3339 (2026-11-23T09:30:00Z) or 'now' (default)
+  --risk                you perceive a possible risk of harm to the child: the sharing policy
+                        then shares with the front door whatever the state of consent
+  --consent=STATE       given, not-sought (default), refused or withdrawn
+  --consent-reason=WHY  when not sought: cannot-be-given, cannot-reasonably-obtain,
+                        would-prejudice-protection or not-the-lawful-basis
+  --child-status=S      as far as you know: no-plan (default), early-help, child-in-need,
+                        child-protection or looked-after
   --to=NODE             send to this node; repeat for several. Default: the front door of the
                         child's area
   --idempotency-key=KEY reuse the key of an earlier attempt to retry it safely; a new random
@@ -144,12 +153,14 @@ const std::map<std::string, std::vector<FlagSpec>> kCommands = {
      {{"type"}, {"severity"}, {"nhs", true, true}, {"upn", true, true}, {"child-name"},
       {"area"}, {"summary"}, {"details"}, {"health-details"}, {"police-details"},
       {"address-line", true, true}, {"postcode"}, {"occurred"}, {"to", true, true},
+      {"risk", false}, {"consent"}, {"consent-reason"}, {"child-status"},
       {"idempotency-key"}, {"file"}}},
     {"inbox", {{"follow", false}, {"after"}, {"all", false}}},
     {"ack", {{"by"}}},
     {"status", {}},
     {"verify", {{"ca"}}},
     {"types", {}},
+    {"policy", PolicyCommandFlags()},
     {"help", {}},
 };
 
@@ -329,6 +340,36 @@ absl::StatusOr<safeguard::v1::Notification> BuildNotification(const CommandLine&
   }
   if (!n.has_reported_at()) *n.mutable_reported_at() = TimeUtil::GetCurrentTime();
   for (const std::string& to : cl.All("to")) n.add_recipients(to);
+  auto* sharing = n.mutable_sharing();
+  if (cl.Has("risk")) sharing->set_risk_of_harm(true);
+  if (cl.Has("consent")) {
+    safeguard::v1::ConsentState consent;
+    if (!FlagToEnum(safeguard::v1::ConsentState_descriptor(), "CONSENT_STATE_", cl.Get("consent"),
+                    &consent)) {
+      return absl::InvalidArgumentError("--consent: use given, not-sought, refused or withdrawn");
+    }
+    sharing->set_consent(consent);
+  }
+  if (cl.Has("consent-reason")) {
+    safeguard::v1::NotSoughtReason reason;
+    if (!FlagToEnum(safeguard::v1::NotSoughtReason_descriptor(), "NOT_SOUGHT_REASON_",
+                    cl.Get("consent-reason"), &reason)) {
+      return absl::InvalidArgumentError(
+          "--consent-reason: use cannot-be-given, cannot-reasonably-obtain, "
+          "would-prejudice-protection or not-the-lawful-basis");
+    }
+    sharing->set_not_sought_reason(reason);
+  }
+  if (cl.Has("child-status")) {
+    safeguard::v1::ChildStatus status;
+    if (!FlagToEnum(safeguard::v1::ChildStatus_descriptor(), "CHILD_STATUS_",
+                    cl.Get("child-status"), &status)) {
+      return absl::InvalidArgumentError(
+          "--child-status: use no-plan, early-help, child-in-need, child-protection or "
+          "looked-after");
+    }
+    sharing->set_child_status(status);
+  }
   if (cl.Has("idempotency-key")) n.set_idempotency_key(cl.Get("idempotency-key"));
   return n;
 }
@@ -349,6 +390,18 @@ int Send(const Context& c) {
             << ") at " << FormatTime(sent->accepted_at()) << "\n";
   for (const auto& r : sent->recipients()) {
     std::cout << "  -> " << r.node_id() << " (" << r.node_type() << "): " << r.reason() << "\n";
+    if (r.shared()) {
+      std::vector<std::string> fields;
+      for (int f : r.disclosed()) {
+        fields.push_back(
+            protocol::DisclosableFieldName(static_cast<safeguard::v1::DisclosableField>(f)));
+      }
+      std::cout << "     SHARED under " << r.lawful_basis() << "\n     rule " << r.rule_id()
+                << "; fields: " << absl::StrJoin(fields, ", ") << "; acknowledge by: "
+                << r.deadline() << "\n";
+    } else {
+      std::cout << "     WITHHELD (rule " << r.rule_id() << "): " << r.decision_reason() << "\n";
+    }
   }
   std::cout << "  receipt signed by the broker and verified (sequence " << sent->sequence()
             << ")\n";
@@ -599,11 +652,18 @@ int Main(int argc, char** argv) {
       std::cout << kOverview;
       return cl->command.empty() && !cl->Has("help") ? kExitUsage : kExitOk;
     }
+    if (topic == "policy") {
+      std::string help = PolicyHelp(cl->arguments.size() > 1 ? cl->arguments[1] : "");
+      if (help.empty()) return Usage(absl::StrCat("no help for 'policy ", cl->arguments[1], "'"));
+      std::cout << help;
+      return kExitOk;
+    }
     auto it = kHelp.find(topic);
     if (it == kHelp.end()) return Usage(absl::StrCat("no help for '", topic, "'"));
     std::cout << it->second;
     return kExitOk;
   }
+  if (cl->command == "policy") return RunPolicyCommand(*cl, std::cout, std::cerr);
   if (cl->Has("help")) {
     std::cout << kHelp.at(cl->command);
     return kExitOk;

@@ -76,6 +76,7 @@ EOF
 
 bold "3. Starting safeguard-broker (mutual TLS on 127.0.0.1, SQLite store with fsync)"
 cp "$root/deploy/demo/broker.conf" "$work/broker.conf"
+cp -r "$root/deploy/policy" "$work/policy"
 "$broker_bin" --config="$work/broker.conf" --port_file="$work/port" 2>"$work/broker.log" &
 broker_pid=$!
 stop_broker() {
@@ -101,7 +102,9 @@ as() {
 }
 json_field() { sed -n "s/.*\"$1\":\"\\{0,1\\}\\([^\",}]*\\).*/\\1/p" | head -n1; }
 
-child=(--nhs="943 476 5919" --child-name="Child L (age 5)")
+# Each agency indicates a possible risk of harm: the sharing policy then shares with the front
+# door, whatever the state of consent (DPA 2018 Sch 1 para 18(c)).
+child=(--nhs="943 476 5919" --child-name="Child L (age 5)" --risk)
 bold "4. Four agencies each report what they know about Child L"
 say "GP: not brought to a third paediatric appointment"
 gp_id=$(as gp-riverside --json send --type=was-not-brought "${child[@]}" --severity=concern \
@@ -111,12 +114,16 @@ say "School: part-time timetable and absences"
 school_id=$(as school-oakfield --json send --type=part-time-timetable "${child[@]}" \
   --summary="On a part-time timetable since September; absent 8 of the last 10 sessions" \
   | json_field notification_id)
-say "Housing: no access at the family's address, and the electricity cut off"
+say "Housing: no access at the family's address, and the electricity cut off."
+say "The mother has refused consent to information sharing; the concern is shared anyway:"
 visit_time=$(date -u -d '2 hours ago' +%Y-%m-%dT%H:%M:00Z)
-housing_id=$(as housing-swindon --json send --type=no-access-visit "${child[@]}" \
+as housing-swindon send --type=no-access-visit "${child[@]}" --consent=refused \
   --idempotency-key="housing-visit-0412" --occurred="$visit_time" \
   --summary="Third visit with no access; neighbours report the electricity has been cut off" \
-  | json_field notification_id)
+  > "$work/housing-send.txt"
+sed -n '2,4p' "$work/housing-send.txt" | sed 's/^/   /'
+grep -q "SHARED under .*18" "$work/housing-send.txt" || fail "the refused-consent concern was not shared"
+housing_id=$(sed -n 's/^accepted: notification \([0-9a-f]*\).*/\1/p' "$work/housing-send.txt")
 say "Police: a domestic-abuse call-out at the address, to the front door and the school"
 police_id=$(as police-wiltshire --json send --type=police-domestic-abuse-incident "${child[@]}" \
   --severity=urgent --to=fd-swindon --to=school-oakfield \
@@ -128,7 +135,7 @@ for id in "$gp_id" "$school_id" "$housing_id" "$police_id"; do
 done
 
 bold "5. Housing's system retries a send (same idempotency key): no duplicate is created"
-retry=$(as housing-swindon send --type=no-access-visit "${child[@]}" \
+retry=$(as housing-swindon send --type=no-access-visit "${child[@]}" --consent=refused \
   --idempotency-key="housing-visit-0412" --occurred="$visit_time" \
   --summary="Third visit with no access; neighbours report the electricity has been cut off")
 say "$retry" | head -n1

@@ -88,17 +88,60 @@ TEST_F(BrokerTest, ChildInAnotherAreaGoesToThatAreasFrontDoor) {
   EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
 }
 
-TEST_F(BrokerTest, NamedRecipientsEachGetTheNotification) {
+TEST_F(BrokerTest, NamedRecipientsEachGetWhatThePolicyAllows) {
   auto police = partnership_.Client("police-wiltshire");
   auto n = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_POLICE_DOMESTIC_ABUSE_INCIDENT);
+  n.mutable_sharing()->set_child_status(safeguard::v1::CHILD_STATUS_CHILD_PROTECTION);
   n.add_recipients("school-oakfield");
   n.add_recipients("csc-team-north");
   auto sent = police->Submit(n);
   ASSERT_TRUE(sent.ok()) << sent.status();
-  EXPECT_EQ(sent->recipients_size(), 2);
+  ASSERT_EQ(sent->recipients_size(), 2);
+  for (const auto& r : sent->recipients()) {
+    EXPECT_TRUE(r.shared()) << r.node_id() << ": " << r.decision_reason();
+    EXPECT_FALSE(r.rule_id().empty());
+    EXPECT_EQ(r.policy_digest().size(), 64u);
+  }
+  EXPECT_EQ(sent->recipients(0).rule_id(), "operation-encompass");
   EXPECT_EQ(Backlog(*partnership_.Client("school-oakfield")).size(), 1u);
   EXPECT_EQ(Backlog(*partnership_.Client("csc-team-north")).size(), 1u);
   EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+}
+
+TEST_F(BrokerTest, WithheldShareTellsTheSenderWhyAndDeliversNothing) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto n = ExampleNotification();
+  n.mutable_sharing()->set_risk_of_harm(false);  // no risk, no plan: nothing is necessary
+  auto sent = gp->Submit(n);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->recipients_size(), 1);
+  const auto& r = sent->recipients(0);
+  EXPECT_EQ(r.node_id(), "fd-swindon");
+  EXPECT_FALSE(r.shared());
+  EXPECT_EQ(r.rule_id(), "default-withhold");
+  EXPECT_THAT(r.decision_reason(), HasSubstr("indicate it"));
+  EXPECT_TRUE(r.disclosed().empty());
+  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+  // The decision not to share is on record: the notification is known, with no delivery.
+  auto status = gp->GetStatus(sent->notification_id());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->recipients_size(), 0);
+}
+
+TEST_F(BrokerTest, RefusedConsentWithRiskStillReachesTheFrontDoorUnderParagraph18) {
+  auto housing = partnership_.Client("housing-swindon");
+  auto n = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_HOUSING_CONCERN);
+  n.mutable_sharing()->set_consent(safeguard::v1::CONSENT_STATE_REFUSED);
+  n.mutable_sharing()->set_risk_of_harm(true);
+  auto sent = housing->Submit(n);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_EQ(sent->recipients_size(), 1);
+  EXPECT_TRUE(sent->recipients(0).shared());
+  EXPECT_THAT(sent->recipients(0).lawful_basis(), HasSubstr("SG-RISK"));
+  EXPECT_THAT(sent->recipients(0).lawful_basis(), HasSubstr("para 18(c)"));
+  auto inbox = Backlog(*partnership_.Client("fd-swindon"));
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox[0].notification().sharing().consent(), safeguard::v1::CONSENT_STATE_REFUSED);
 }
 
 TEST_F(BrokerTest, RetryWithSameKeyReturnsOriginalAndDeliversOnce) {

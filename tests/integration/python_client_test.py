@@ -28,6 +28,7 @@ def main():
     parser.add_argument("--proto-dir", required=True)
     parser.add_argument("--broker", required=True)
     parser.add_argument("--certs", required=True)
+    parser.add_argument("--policy", required=True)
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="safeguard-python-")
@@ -59,6 +60,7 @@ def main():
 listen_address: "127.0.0.1:0"
 tls {{ certificate: "broker/node.crt" private_key: "broker/node.key" ca_certificate: "ca/ca.crt" }}
 data_directory: "data"
+policy_file: "{args.policy}"
 nodes {{ id: "gp-py" type: "gp" area: "town" }}
 nodes {{ id: "fd-py" type: "front-door" area: "town" }}
 ''')
@@ -129,6 +131,7 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
             subjects=[notification_pb2.Subject(identifiers=[notification_pb2.SubjectIdentifier(
                 scheme=notification_pb2.IDENTIFIER_SCHEME_NHS_NUMBER, value="9434765919")])])
         n.occurred_at.GetCurrentTime()
+        n.sharing.risk_of_harm = True
         envelope = seal(n, "gp-py")
         sent = gp.Submit(broker_pb2.SubmitRequest(envelope=envelope), timeout=10)
         check("submit accepted and routed to the front door",

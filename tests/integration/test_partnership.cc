@@ -62,6 +62,7 @@ TestPartnership::TestPartnership(std::vector<TestNode> nodes, std::string extra_
          << "tls { certificate: \"broker/node.crt\" private_key: \"broker/node.key\" "
          << "ca_certificate: \"ca/ca.crt\" }\n"
          << "data_directory: \"data\"\n"
+         << "policy_file: \"" << SAFEGUARD_DEFAULT_POLICY << "\"\n"
          << extra_config << "\n";
   for (const TestNode& node : nodes) {
     RunOrDie(absl::StrCat(Certs(), " issue-node --ca-dir ", dir_, "/ca --out ",
@@ -204,6 +205,9 @@ safeguard::v1::Notification ExampleNotification(safeguard::v1::NotificationType 
   id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
   id->set_value("943 476 5919");
   n.set_summary("Not brought to the third paediatric appointment in a row");
+  // The sender indicates a possible risk of harm: the default policy then shares with the
+  // front door whatever the consent state.
+  n.mutable_sharing()->set_risk_of_harm(true);
   *n.mutable_occurred_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   return n;
 }

@@ -166,20 +166,20 @@ std::string DescribeCell(const Cell& c) {
 std::string WhyNotMatched(const CompiledPolicy& p, const Entry& e, const Cell& c) {
   const MatchSet& m = p.model.rules[e.rule].match;
   if (!((m.senders >> c.sender) & 1)) {
-    return absl::StrCat("sender ", SenderName(c.sender), " is not among: ",
-                        Names(m.senders, kNodeTypeCount, SenderName));
+    return absl::StrCat("sender ", SenderName(c.sender),
+                        " is not among: ", Names(m.senders, kNodeTypeCount, SenderName));
   }
   if (!((m.types >> c.type) & 1)) {
-    return absl::StrCat("type ", TypeNameAt(c.type), " is not among: ",
-                        Names(m.types, p.type_count, TypeNameAt));
+    return absl::StrCat("type ", TypeNameAt(c.type),
+                        " is not among: ", Names(m.types, p.type_count, TypeNameAt));
   }
   if (!((m.statuses >> c.status) & 1)) {
-    return absl::StrCat("status ", StatusNameAt(c.status), " is not among: ",
-                        Names(m.statuses, kChildStatusCount, StatusNameAt));
+    return absl::StrCat("status ", StatusNameAt(c.status),
+                        " is not among: ", Names(m.statuses, kChildStatusCount, StatusNameAt));
   }
   if (!((m.consents >> c.consent) & 1)) {
-    return absl::StrCat("consent ", ConsentNameAt(c.consent), " is not among: ",
-                        Names(m.consents, kConsentStateCount, ConsentNameAt));
+    return absl::StrCat("consent ", ConsentNameAt(c.consent),
+                        " is not among: ", Names(m.consents, kConsentStateCount, ConsentNameAt));
   }
   return c.risk ? "it applies only when no risk of harm is indicated"
                 : "it applies only when a risk of harm is indicated";
@@ -302,16 +302,18 @@ class Compiler {
     d.withheld = FieldSet::All().Minus(e.fields);
     cites.insert(cites.end(), b.citations.begin(), b.citations.end());
     d.citations = CitationsOf(m, cites);
-    d.reason = absl::StrCat(
-        "Shared under ", b.name, " for: ", rule.purpose,
-        given ? "" : absl::StrCat(" Consent ", ConsentNameAt(consent), ": shared without it under ",
-                                  d.basis->consent, "."));
+    d.reason =
+        absl::StrCat("Shared under ", b.name, " for: ", rule.purpose,
+                     given ? ""
+                           : absl::StrCat(" Consent ", ConsentNameAt(consent),
+                                          ": shared without it under ", d.basis->consent, "."));
     return d;
   }
 
   uint16_t Intern(int winner, const std::vector<int>& matched, int consent, Regime regime) {
     std::string key = absl::StrCat(winner, "|");
-    bool is_share = winner >= 0 && p_.model.rules[p_.entries[winner].rule].outcome == Outcome::kShare;
+    bool is_share =
+        winner >= 0 && p_.model.rules[p_.entries[winner].rule].outcome == Outcome::kShare;
     if (is_share) absl::StrAppend(&key, consent, "|", static_cast<int>(regime), "|");
     for (int x : matched) absl::StrAppend(&key, x, ",");
     auto [it, inserted] = interned_.try_emplace(key, 0);
@@ -391,7 +393,8 @@ class Compiler {
       }
       if (rx.outcome != Outcome::kShare || withholds.empty()) continue;
       bool acknowledged = false;
-      for (int w : withholds) acknowledged = acknowledged || Declares(m.rules[p_.entries[w].rule], rx.id);
+      for (int w : withholds)
+        acknowledged = acknowledged || Declares(m.rules[p_.entries[w].rule], rx.id);
       if (!acknowledged) {
         PairStat& s = shadows_[{p_.entries[r.winner].rule, p_.entries[x].rule}];
         if (s.count++ == 0) s.example = c;
@@ -521,7 +524,7 @@ class Compiler {
   std::vector<std::set<int>> deciders_;  // entry -> rules that decided where it matched
   std::map<std::pair<int, int>, PairStat> conflicts_;  // (rule, rule)
   std::map<std::pair<int, int>, PairStat> shadows_;    // (withhold rule, share rule)
-  std::set<std::pair<int, int>> used_overrides_;        // (rule, overridden rule)
+  std::set<std::pair<int, int>> used_overrides_;       // (rule, overridden rule)
 };
 
 }  // namespace

@@ -80,8 +80,8 @@ struct RuleTarget {
 struct RuleModel {
   std::string id;
   SourceMark mark;
-  int index = 0;       // position in the file
-  bool valid = true;   // false when the rule itself had an error: left out of the analysis
+  int index = 0;      // position in the file
+  bool valid = true;  // false when the rule itself had an error: left out of the analysis
   std::string description;
   std::vector<std::string> citations;
   MatchSet match;
@@ -105,7 +105,7 @@ struct PolicyModel {
   std::string version;
   std::string description;
   std::map<std::string, Reference> references;
-  std::array<Regime, kNodeTypeCount> regime{};  // by sending node type
+  std::array<Regime, kNodeTypeCount> regime{};   // by sending node type
   std::map<std::string, std::string> deadlines;  // class name -> description
   std::array<std::optional<FieldSet>, kRecipientRoleCount> datasets;
   std::map<std::string, BasisModel> bases;

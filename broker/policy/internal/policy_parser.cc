@@ -1,5 +1,6 @@
 #include "broker/policy/internal/policy_parser.h"
 
+#include <algorithm>
 #include <functional>
 #include <set>
 
@@ -7,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "broker/policy/internal/yaml_reader.h"
 
 namespace safeguard::policy::internal {
@@ -50,7 +52,8 @@ std::string DescribeOutside(const MatchSet& rule, const MatchSet& allowed) {
   std::vector<std::string> parts;
   for (int t = 0; t < kNodeTypeCount; ++t) {
     if ((rule.senders & (1u << t)) && !(allowed.senders & (1u << t))) {
-      parts.push_back(absl::StrCat("sender ", protocol::NodeTypeName(static_cast<protocol::NodeType>(t))));
+      parts.push_back(
+          absl::StrCat("sender ", protocol::NodeTypeName(static_cast<protocol::NodeType>(t))));
       break;
     }
   }
@@ -78,6 +81,42 @@ std::string DescribeOutside(const MatchSet& rule, const MatchSet& allowed) {
   return absl::StrJoin(parts, ", ");
 }
 
+// Levenshtein distance, for "did you mean" on typing mistakes.
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'school-absence'?)" when one of `known` (comma-separated) is close to `name`.
+std::string DidYouMean(absl::string_view name, absl::string_view known) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, name.size() / 4) + 1;
+  for (absl::string_view candidate : absl::StrSplit(known, ", ")) {
+    size_t d = EditDistance(name, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = std::string(candidate);
+    }
+  }
+  return best.empty() ? "" : absl::StrCat(" (did you mean '", best, "'?)");
+}
+
+std::string AllTypeNames() {
+  std::vector<std::string> names;
+  for (auto t : AllNotificationTypes()) names.push_back(NotificationTypeName(t));
+  return absl::StrJoin(names, ", ");
+}
+
 class PolicyParser {
  public:
   PolicyParser(absl::string_view file, std::vector<Diagnostic>* diagnostics)
@@ -103,8 +142,8 @@ class PolicyParser {
   void ParseRoot(const YAML::Node& root) {
     MapEntries top;
     if (!r_.Map(root, "the policy file",
-                {"format", "name", "version", "description", "references", "regimes",
-                 "deadlines", "datasets", "bases", "default", "rules"},
+                {"format", "name", "version", "description", "references", "regimes", "deadlines",
+                 "datasets", "bases", "default", "rules"},
                 &top)) {
       return;
     }
@@ -112,8 +151,8 @@ class PolicyParser {
       auto format = r_.String(e->value, "format");
       if (format && *format != kPolicyFormat) {
         r_.Error(Kind::kSyntax, e->value,
-                 absl::StrCat("format '", *format, "' is not one this broker reads; use format: ",
-                              kPolicyFormat));
+                 absl::StrCat("format '", *format,
+                              "' is not one this broker reads; use format: ", kPolicyFormat));
       }
     }
     if (const MapEntry* e = r_.Require(top, "name", root, "the policy file")) {
@@ -245,7 +284,8 @@ class PolicyParser {
       auto field = ParseField(item.Scalar());
       if (!field) {
         r_.Error(Kind::kUnknownName, item,
-                 absl::StrCat("unknown field '", item.Scalar(), "' in ", what,
+                 absl::StrCat("unknown field '", item.Scalar(), "'",
+                              DidYouMean(item.Scalar(), AllFieldNames()), " in ", what,
                               "; the fields are: ", AllFieldNames()));
         ok = false;
         continue;
@@ -267,8 +307,9 @@ class PolicyParser {
       auto role = ParseRecipientRole(e.key);
       if (!role) {
         r_.Error(Kind::kUnknownName, e.key_node,
-                 absl::StrCat("unknown recipient role '", e.key,
-                              "' in datasets; the roles are: ", AllRecipientRoleNames()));
+                 absl::StrCat("unknown recipient role '", e.key, "'",
+                              DidYouMean(e.key, AllRecipientRoleNames()),
+                              " in datasets; the roles are: ", AllRecipientRoleNames()));
         continue;
       }
       if (*role == RecipientRole::kAuditor) {
@@ -288,8 +329,7 @@ class PolicyParser {
     for (const YAML::Node& item : *items) {
       if (!m_.references.count(item.Scalar())) {
         r_.Error(Kind::kNoCitation, item,
-                 absl::StrCat(what, " cites '", item.Scalar(),
-                              "', which is not under references"));
+                 absl::StrCat(what, " cites '", item.Scalar(), "', which is not under references"));
         continue;
       }
       out.push_back(item.Scalar());
@@ -311,8 +351,8 @@ class PolicyParser {
         ok = ParseRisk(e.value, what, &out->risks) && ok;
       } else if (e.key == "except") {
         MapEntries ex;
-        if (!r_.Map(e.value, absl::StrCat(what, " except"), {"senders", "types", "status", "consent"},
-                    &ex)) {
+        if (!r_.Map(e.value, absl::StrCat(what, " except"),
+                    {"senders", "types", "status", "consent"}, &ex)) {
           ok = false;
           continue;
         }
@@ -363,11 +403,12 @@ class PolicyParser {
     return true;
   }
 
-  // Sets the bits of one dimension of `out` from a list of names (or `any` when allowed).
+  // Sets the bits of one dimension of `out` from a list of names. `positive`: a list of what
+  // matches (may be `any`; may not name auditors as senders), not an `except` list.
   bool ParseDimension(const std::string& key, const YAML::Node& node, absl::string_view what,
-                      MatchSet* out, bool allow_any) {
+                      MatchSet* out, bool positive) {
     std::string where = absl::StrCat(what, " ", key);
-    if (allow_any && node.IsScalar() && node.Scalar() == "any") {
+    if (positive && node.IsScalar() && node.Scalar() == "any") {
       MatchSet all = MatchSet::Everything();
       out->senders = all.senders;
       out->types = all.types;
@@ -379,8 +420,9 @@ class PolicyParser {
     if (!items) return false;
     if (items->empty()) {
       r_.Error(Kind::kMissing, node,
-               absl::StrCat(where, " is an empty list, so the rule could never match; write "
-                                   "'any' or list at least one"));
+               absl::StrCat(where,
+                            " is an empty list, so the rule could never match; write "
+                            "'any' or list at least one"));
       return false;
     }
     bool ok = true;
@@ -390,13 +432,15 @@ class PolicyParser {
         auto type = protocol::ParseNodeType(name);
         if (!type) {
           r_.Error(Kind::kUnknownName, item,
-                   absl::StrCat("unknown sender type '", name, "' in ", where,
+                   absl::StrCat("unknown sender type '", name, "'",
+                                DidYouMean(name, protocol::AllNodeTypeNames()), " in ", where,
                                 "; known: ", protocol::AllNodeTypeNames()));
           ok = false;
-        } else if (*type == protocol::NodeType::kAuditor && allow_any) {
+        } else if (*type == protocol::NodeType::kAuditor && positive) {
           r_.Error(Kind::kUnlawful, item,
-                   absl::StrCat(where, " names auditor, but auditor nodes never send "
-                                       "notifications"));
+                   absl::StrCat(where,
+                                " names auditor, but auditor nodes never send "
+                                "notifications"));
           ok = false;
         } else {
           out->senders |= 1u << Index(*type);
@@ -405,7 +449,8 @@ class PolicyParser {
         auto type = ParseNotificationType(name);
         if (!type) {
           r_.Error(Kind::kUnknownName, item,
-                   absl::StrCat("unknown notification type '", name, "' in ", where,
+                   absl::StrCat("unknown notification type '", name, "'",
+                                DidYouMean(name, AllTypeNames()), " in ", where,
                                 "; 'safeguardctl types' lists them"));
           ok = false;
         } else {
@@ -415,7 +460,8 @@ class PolicyParser {
         auto status = ParseChildStatus(name);
         if (!status) {
           r_.Error(Kind::kUnknownName, item,
-                   absl::StrCat("unknown child status '", name, "' in ", where,
+                   absl::StrCat("unknown child status '", name, "'",
+                                DidYouMean(name, AllChildStatusNames()), " in ", where,
                                 "; known: ", AllChildStatusNames()));
           ok = false;
         } else {
@@ -425,7 +471,8 @@ class PolicyParser {
         auto consent = ParseConsentState(name);
         if (!consent) {
           r_.Error(Kind::kUnknownName, item,
-                   absl::StrCat("unknown consent state '", name, "' in ", where,
+                   absl::StrCat("unknown consent state '", name, "'",
+                                DidYouMean(name, AllConsentStateNames()), " in ", where,
                                 "; known: ", AllConsentStateNames()));
           ok = false;
         } else {
@@ -448,8 +495,7 @@ class PolicyParser {
       std::string what = absl::StrCat("basis '", e.key, "'");
       MapEntries keys;
       if (!r_.Map(e.value, what,
-                  {"description", "uk_gdpr", "law_enforcement", "gateway", "citations",
-                   "requires"},
+                  {"description", "uk_gdpr", "law_enforcement", "gateway", "citations", "requires"},
                   &keys)) {
         continue;
       }
@@ -516,8 +562,9 @@ class PolicyParser {
       }
       if (!b.has_uk_gdpr && !b.has_law_enforcement) {
         r_.Error(Kind::kMissing, e.value,
-                 absl::StrCat(what, " needs uk_gdpr, law_enforcement or both: the conditions "
-                                    "it relies on under each regime"));
+                 absl::StrCat(what,
+                              " needs uk_gdpr, law_enforcement or both: the conditions "
+                              "it relies on under each regime"));
       }
       if (const MapEntry* q = keys.Find("requires")) {
         MatchSet req;
@@ -556,8 +603,9 @@ class PolicyParser {
       ParseRule(item, &rule);
       if (!rule.id.empty() && !ids.insert(rule.id).second) {
         r_.Error(Kind::kDuplicate, rule.mark,
-                 absl::StrCat("rule id '", rule.id, "' is used by an earlier rule; ids must be "
-                                                    "unique: decisions record them"));
+                 absl::StrCat("rule id '", rule.id,
+                              "' is used by an earlier rule; ids must be "
+                              "unique: decisions record them"));
       }
       rule.valid = r_.error_count() == errors_before;
       r_.set_rule("");
@@ -595,8 +643,9 @@ class PolicyParser {
     const MapEntry* citations = keys.Find("citations");
     if (citations == nullptr) {
       r_.Error(Kind::kNoCitation, node,
-               absl::StrCat(what, " has no citations: every rule must cite at least one "
-                                  "reference (law or guidance) for what it decides"));
+               absl::StrCat(what,
+                            " has no citations: every rule must cite at least one "
+                            "reference (law or guidance) for what it decides"));
     } else {
       rule->citations = ParseCitations(citations->value, what);
       if (rule->citations.empty() && citations->value.IsSequence() &&
@@ -641,9 +690,10 @@ class PolicyParser {
       if (!rule->basis.empty() && !m_.bases.count(rule->basis)) {
         std::vector<std::string> names;
         for (const auto& [name, b] : m_.bases) names.push_back(name);
-        r_.Error(Kind::kUnknownName, e->value,
-                 absl::StrCat(w, " names basis '", rule->basis,
-                              "', which is not under bases; defined: ", absl::StrJoin(names, ", ")));
+        r_.Error(
+            Kind::kUnknownName, e->value,
+            absl::StrCat(w, " names basis '", rule->basis,
+                         "', which is not under bases; defined: ", absl::StrJoin(names, ", ")));
       }
     }
     if (const MapEntry* e = r_.Require(keys, "purpose", node, w)) {
@@ -654,10 +704,10 @@ class PolicyParser {
       if (!rule->deadline.empty() && !m_.deadlines.count(rule->deadline)) {
         std::vector<std::string> names;
         for (const auto& [name, d] : m_.deadlines) names.push_back(name);
-        r_.Error(Kind::kUnknownName, e->value,
-                 absl::StrCat(w, " names deadline class '", rule->deadline,
-                              "', which is not under deadlines; defined: ",
-                              absl::StrJoin(names, ", ")));
+        r_.Error(
+            Kind::kUnknownName, e->value,
+            absl::StrCat(w, " names deadline class '", rule->deadline,
+                         "', which is not under deadlines; defined: ", absl::StrJoin(names, ", ")));
       }
     }
     if (const MapEntry* e = keys.Find("gateway")) {
@@ -669,7 +719,8 @@ class PolicyParser {
     auto role = ParseRecipientRole(node.Scalar());
     if (!role) {
       r_.Error(Kind::kUnknownName, node,
-               absl::StrCat("unknown recipient role '", node.Scalar(), "' in ", what,
+               absl::StrCat("unknown recipient role '", node.Scalar(), "'",
+                            DidYouMean(node.Scalar(), AllRecipientRoleNames()), " in ", what,
                             "; the roles are: ", AllRecipientRoleNames()));
     }
     return role;
@@ -693,8 +744,9 @@ class PolicyParser {
     auto check = [&](RecipientRole role, FieldSet fields, const YAML::Node& at) {
       if (role == RecipientRole::kAuditor) {
         r_.Error(Kind::kUnlawful, at,
-                 absl::StrCat(what, " names auditor: auditors read the audit log, never "
-                                    "notifications"));
+                 absl::StrCat(what,
+                              " names auditor: auditors read the audit log, never "
+                              "notifications"));
         return;
       }
       const auto& dataset = m_.datasets[Index(role)];
@@ -705,10 +757,11 @@ class PolicyParser {
         return;
       }
       if (!dataset->ContainsAll(fields)) {
-        r_.Error(Kind::kUnlawful, at,
-                 absl::StrCat(what, " would disclose ", fields.Minus(*dataset).ToString(), " to ",
-                              RecipientRoleName(role), ", beyond its dataset (",
-                              dataset->ToString(), "); widen the dataset or disclose less"));
+        r_.Error(
+            Kind::kUnlawful, at,
+            absl::StrCat("rule '", rule->id, "' would disclose ", fields.Minus(*dataset).ToString(),
+                         " to ", RecipientRoleName(role), ", beyond its dataset (",
+                         dataset->ToString(), "); widen the dataset or disclose less"));
         return;
       }
       AddTarget(rule, role, fields, r_.MarkOf(at), what);
@@ -784,8 +837,9 @@ class PolicyParser {
         }
         if (le && !b.has_law_enforcement) {
           r_.Error(Kind::kUnlawful, rule.basis_mark,
-                   absl::StrCat(what, " matches senders under DPA 2018 Part 3 (police), but "
-                                      "basis '",
+                   absl::StrCat(what,
+                                " matches senders under DPA 2018 Part 3 (police), but "
+                                "basis '",
                                 b.name, "' has no law_enforcement conditions"));
         }
         if (without_consent && ((uk && b.has_uk_gdpr && b.uk_without_consent.empty()) ||
@@ -808,9 +862,10 @@ class PolicyParser {
       bool depends_on_consent = rule.match.consents != kAllConsents;
       if (depends_on_consent && (rule.match.risks & kRiskBit)) {
         r_.Error(Kind::kUnlawful, rule.match_mark,
-                 absl::StrCat(what, " withholds depending on consent even when a risk of harm is "
-                                    "indicated; refusal or withdrawal of consent is no barrier to "
-                                    "sharing to protect a child: add 'risk: false'"));
+                 absl::StrCat(what,
+                              " withholds depending on consent even when a risk of harm is "
+                              "indicated; refusal or withdrawal of consent is no barrier to "
+                              "sharing to protect a child: add 'risk: false'"));
       }
     }
     for (const auto& [id, mark] : rule.overrides) {

@@ -13,6 +13,7 @@ partnership: "demo.example"
 listen_address: "127.0.0.1:7443"
 tls { certificate: "broker/node.crt" private_key: "broker/node.key" ca_certificate: "/etc/ca.crt" }
 data_directory: "data"
+policy_file: "policy.yaml"
 nodes { id: "gp-riverside" type: "gp" area: "swindon" }
 nodes { id: "fd-swindon" type: "front-door" area: "swindon" }
 )";
@@ -31,7 +32,7 @@ TEST(BrokerConfigTest, SyntaxErrorsGiveFileLineAndColumn) {
   std::string text = std::string(kValid) + "nodez { id: \"x\" }\n";
   auto c = ParseBrokerConfig(text, "broker.conf");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(c.status().message(), HasSubstr("broker.conf:8:"));
+  EXPECT_THAT(c.status().message(), HasSubstr("broker.conf:9:"));
   EXPECT_THAT(c.status().message(), HasSubstr("nodez"));
 }
 

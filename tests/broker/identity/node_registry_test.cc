@@ -11,7 +11,7 @@ using ::testing::HasSubstr;
 
 NodeRegistry Registry() {
   auto c = config::ParseBrokerConfig(R"(
-partnership: "demo.example" listen_address: "127.0.0.1:1" data_directory: "d"
+partnership: "demo.example" listen_address: "127.0.0.1:1" data_directory: "d" policy_file: "p"
 tls { certificate: "c" private_key: "k" ca_certificate: "a" }
 nodes { id: "gp-riverside" type: "gp" area: "swindon" }
 nodes { id: "fd-swindon" type: "front-door" area: "swindon" }

@@ -13,7 +13,7 @@ class RecipientResolverTest : public ::testing::Test {
  protected:
   RecipientResolverTest()
       : registry_(*config::ParseBrokerConfig(R"(
-partnership: "demo.example" listen_address: "127.0.0.1:1" data_directory: "d"
+partnership: "demo.example" listen_address: "127.0.0.1:1" data_directory: "d" policy_file: "p"
 tls { certificate: "c" private_key: "k" ca_certificate: "a" }
 nodes { id: "gp-riverside" type: "gp" area: "swindon" }
 nodes { id: "housing-swindon" type: "housing" area: "swindon" }

@@ -61,7 +61,7 @@ class SqliteStoreTest : public ::testing::Test {
     submitted.set_event(safeguard::v1::AUDIT_EVENT_SUBMITTED);
     submitted.set_actor(r.sender);
     r.audit_entries.push_back(submitted);
-    r.recipients = std::move(to);
+    for (auto& node : to) r.deliveries.push_back({std::move(node), 0x7e});
     return r;
   }
 
