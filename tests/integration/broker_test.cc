@@ -1,6 +1,7 @@
 // End-to-end tests of the real safeguard-broker binary over mutual TLS on loopback.
 
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -331,6 +332,41 @@ TEST_F(BrokerTest, AcknowledgedNotificationsSurviveGracefulRestart) {
   auto inbox = Backlog(*partnership_.Client("fd-swindon"));
   ASSERT_EQ(inbox.size(), 1u);
   EXPECT_EQ(inbox[0].notification_id(), sent->notification_id());
+}
+
+TEST(PolicyReloadTest, BrokenPolicyIsRefusedWithItsLineAndTheOldOneStays) {
+  TestPartnership partnership;
+  std::string policy = partnership.dir() + "/policy.yaml";
+  RunOrDie(absl::StrCat("cp ", SAFEGUARD_DEFAULT_POLICY, " ", policy));
+  RunOrDie("sed -i 's|^policy_file: .*|policy_file: \"policy.yaml\"|' " + partnership.dir() +
+           "/broker.conf");
+  partnership.StartBroker();
+  auto wait_for_log = [&](const std::string& text) {
+    for (int i = 0; i < 250; ++i) {
+      if (partnership.broker_log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  // A mistake: an unknown notification type in a rule.
+  RunOrDie("sed -i '0,/was-not-brought/s//was-not-brougt/' " + policy);
+  partnership.ReloadPolicy();
+  ASSERT_TRUE(wait_for_log("NOT reloaded")) << partnership.broker_log();
+  EXPECT_THAT(partnership.broker_log(), HasSubstr("policy.yaml:"));
+  EXPECT_THAT(partnership.broker_log(), HasSubstr("was-not-brougt"));
+  // The old policy is still in force.
+  auto sent = partnership.Client("gp-riverside")->Submit(ExampleNotification());
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_TRUE(sent->recipients(0).shared());
+  std::string digest = sent->recipients(0).policy_digest();
+  // A good policy replaces it without a restart.
+  RunOrDie("sed -i 's/was-not-brougt/was-not-brought/; s/^version: .*/version: \"2026.2-test\"/' " +
+           policy);
+  partnership.ReloadPolicy();
+  ASSERT_TRUE(wait_for_log("2026.2-test")) << partnership.broker_log();
+  auto again = partnership.Client("gp-riverside")->Submit(ExampleNotification());
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->recipients(0).policy_digest(), digest);
 }
 
 TEST(BrokerRevocationTest, RevokedCertificateIsRefused) {

@@ -127,6 +127,10 @@ void TestPartnership::StopBroker() {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << broker_log();
 }
 
+void TestPartnership::ReloadPolicy() {
+  if (pid_ > 0) kill(pid_, SIGHUP);
+}
+
 void TestPartnership::KillBroker() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);

@@ -38,6 +38,8 @@ class TestPartnership {
   // SIGTERM and wait (graceful), or SIGKILL (a crash).
   void StopBroker();
   void KillBroker();
+  // Sends SIGHUP (reload the sharing policy).
+  void ReloadPolicy();
 
   std::string address() const;
   const std::string& dir() const { return dir_; }
