@@ -15,6 +15,7 @@
 #include "clients/protocol/audit/merkle.h"
 #include "clients/protocol/envelope.h"
 #include "clients/safeguardctl/command_line.h"
+#include "clients/safeguardctl/connection.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -88,18 +89,7 @@ absl::StatusOr<audit::NoteVerifier> LogKey(const CommandLine& cl) {
 
 absl::StatusOr<std::unique_ptr<safeguard::v1::Audit::Stub>> Connect(
     const CommandLine& cl, std::unique_ptr<client::BrokerClient>& holder) {
-  const char* env_broker = std::getenv("SAFEGUARD_BROKER");
-  const char* env_identity = std::getenv("SAFEGUARD_IDENTITY");
-  std::string broker = cl.Get("broker", env_broker ? env_broker : "");
-  std::string dir = cl.Get("identity", env_identity ? env_identity : "");
-  if (broker.empty() || dir.empty()) {
-    return absl::InvalidArgumentError(
-        "give --broker=HOST:PORT and --identity=DIR of an auditor node (or set "
-        "SAFEGUARD_BROKER and SAFEGUARD_IDENTITY)");
-  }
-  auto identity = client::LoadIdentityDirectory(dir);
-  if (!identity.ok()) return identity.status();
-  auto c = client::BrokerClient::Connect({.broker_address = broker, .identity = *identity});
+  auto c = ConnectFrom(cl);
   if (!c.ok()) return c.status();
   holder = *std::move(c);
   return safeguard::v1::Audit::NewStub(holder->channel());
