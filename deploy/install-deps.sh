@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev openssl libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
-  nats-server libnats-dev strace
+  nats-server libnats-dev strace linux-perf
   python3 python3-grpcio python3-protobuf python3-cryptography
 )
 

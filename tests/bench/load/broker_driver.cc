@@ -50,7 +50,7 @@ class BrokerDriver final : public SystemDriver {
       std::string port_file = absl::StrCat(p.dir(), "/", name, ".port");
       std::filesystem::remove(port_file);
       strace_output_ =
-          settings_.count_fsyncs ? absl::StrCat(p.dir(), "/", name, ".strace") : std::string();
+          settings_.fsync == FsyncMode::kStrace ? absl::StrCat(p.dir(), "/", name, ".strace") : std::string();
       auto process = StartProcess(
           {target_.binary, "--config=" + config, "--port_file=" + port_file},
           absl::StrCat(p.dir(), "/", name, ".log"), strace_output_,

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -251,6 +252,8 @@ std::string ShellQuote(const std::string& s) {
 pid_t ForkExec(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_t pid = fork();
   if (pid == 0) {
+    // If the tool dies (Ctrl-C, a crash), its servers and recorders stop too.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -370,7 +373,8 @@ FsyncCount CountFsyncs(const std::string& strace_output, absl::Time from, absl::
   std::string line;
   while (std::getline(in, line)) {
     // "<tid> <seconds.micros> fdatasync(5) = 0" or "... fdatasync(5 <unfinished ...>"
-    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(' ', 2));
+    // (strace pads the tid column, hence SkipEmpty)
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
     if (parts.size() < 3) continue;
     double t = 0;
     if (!absl::SimpleAtod(parts[1], &t) || t < lo || t >= hi) continue;
@@ -381,6 +385,117 @@ FsyncCount CountFsyncs(const std::string& strace_output, absl::Time from, absl::
     }
   }
   return count;
+}
+
+bool PerfTracepointsAvailable() {
+  if (!CommandExists("perf")) return false;
+  auto out = RunCommand("perf list syscalls:sys_enter_fdatasync");
+  return out.ok() && absl::StrContains(*out, "sys_enter_fdatasync");
+}
+
+absl::StatusOr<FsyncRecorder> StartFsyncRecorder(const std::string& output,
+                                                 absl::Duration limit) {
+  FsyncRecorder recorder;
+  recorder.output = output;
+  std::string seconds = absl::StrFormat("%.0f", absl::ToDoubleSeconds(limit) + 1);
+  recorder.perf = ForkExec({"perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-e",
+                            "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,"
+                            "syscalls:sys_exit_fsync,syscalls:sys_exit_fdatasync",
+                            "-a", "-o", output, "--", "sleep", seconds},
+                           output + ".log");
+  if (recorder.perf < 0) return absl::InternalError("fork failed");
+  // perf needs a moment to open its events on every CPU.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  int status;
+  if (waitpid(recorder.perf, &status, WNOHANG) == recorder.perf) {
+    recorder.perf = -1;
+    return absl::FailedPreconditionError(absl::StrCat("perf record exited at once:\n",
+                                                      ReadFileOrEmpty(output + ".log")));
+  }
+  return recorder;
+}
+
+void StopFsyncRecorder(FsyncRecorder& recorder) {
+  if (recorder.perf <= 0) return;
+  kill(recorder.perf, SIGINT);
+  waitpid(recorder.perf, nullptr, 0);
+  recorder.perf = -1;
+}
+
+FsyncCount CountFsyncsRecorded(const std::string& output, pid_t pid, const Window& window) {
+  FsyncCount count;
+  auto text = RunCommand(absl::StrCat("perf script -i ", ShellQuote(output),
+                                      " -F pid,tid,time,event 2>/dev/null"));
+  if (!text.ok()) return count;
+  count.known = true;
+  const double lo = window.start_ns / 1e9;
+  const double hi = window.end_ns / 1e9;
+  std::map<int, double> entered;  // tid -> time of sys_enter
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    // "  17451/17459  7360.472510: syscalls:sys_enter_fdatasync: "
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (parts.size() < 3) continue;
+    std::pair<absl::string_view, absl::string_view> ids = absl::StrSplit(parts[0], '/');
+    int p = 0, tid = 0;
+    double t = 0;
+    absl::string_view time = parts[1];
+    absl::ConsumeSuffix(&time, ":");
+    if (!absl::SimpleAtoi(ids.first, &p) || p != pid) continue;
+    (void)absl::SimpleAtoi(ids.second, &tid);
+    if (!absl::SimpleAtod(time, &t)) continue;
+    bool enter = absl::StrContains(parts[2], "sys_enter_");
+    if (!enter) {
+      auto it = entered.find(tid);
+      if (it != entered.end()) {
+        double seconds = t - it->second;
+        count.seconds_in_sync += seconds;
+        count.max_sync_ns = std::max<int64_t>(count.max_sync_ns, static_cast<int64_t>(seconds * 1e9));
+        entered.erase(it);
+      }
+      continue;
+    }
+    if (t < lo || t >= hi) continue;
+    entered[tid] = t;
+    if (absl::StrContains(parts[2], "sys_enter_fdatasync")) {
+      ++count.fdatasync;
+    } else if (absl::StrContains(parts[2], "sys_enter_fsync")) {
+      ++count.fsync;
+    }
+  }
+  return count;
+}
+
+std::map<int, ThreadSample> ReadThreads(pid_t pid) {
+  std::map<int, ThreadSample> threads;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+    int tid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &tid)) continue;
+    std::string stat = ReadFileOrEmpty(entry.path().string() + "/stat");
+    size_t open = stat.find('(');
+    size_t close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ', absl::SkipEmpty());
+    uint64_t utime = 0, stime = 0;
+    if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+        !absl::SimpleAtoi(fields[12], &stime)) {
+      continue;
+    }
+    ThreadSample& t = threads[tid];
+    t.name = stat.substr(open + 1, close - open - 1);
+    t.cpu_seconds = static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+    // schedstat: "<ns on cpu> <ns waiting on a runqueue> <timeslices>"
+    const std::string schedstat = ReadFileOrEmpty(entry.path().string() + "/schedstat");
+    std::vector<absl::string_view> sched =
+        absl::StrSplit(absl::StripAsciiWhitespace(schedstat), ' ');
+    uint64_t wait_ns = 0;
+    if (sched.size() >= 2 && absl::SimpleAtoi(sched[1], &wait_ns)) {
+      t.runqueue_seconds = wait_ns / 1e9;
+    }
+  }
+  return threads;
 }
 
 uint64_t DirectoryBytes(const std::string& dir) {

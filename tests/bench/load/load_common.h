@@ -143,8 +143,33 @@ struct FsyncCount {
   uint64_t fsync = 0;
   uint64_t fdatasync = 0;
   uint64_t total() const { return fsync + fdatasync; }
+  // From the tracepoints only: time inside fsync/fdatasync (enter to exit, per thread).
+  double seconds_in_sync = 0;
+  int64_t max_sync_ns = 0;
 };
 FsyncCount CountFsyncs(const std::string& strace_output, absl::Time from, absl::Time to);
+
+// The preferred way: the kernel's syscall tracepoints, recorded machine-wide with
+//   perf record -k CLOCK_MONOTONIC -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -a
+// and filtered to the server's pid and the window afterwards. The server is not slowed at all
+// (no ptrace); other processes' fsyncs are recorded too and left out when counting.
+bool PerfTracepointsAvailable();
+struct FsyncRecorder {
+  pid_t perf = -1;
+  std::string output;
+};
+// Records until StopFsyncRecorder (or `limit`, whichever first).
+absl::StatusOr<FsyncRecorder> StartFsyncRecorder(const std::string& output, absl::Duration limit);
+void StopFsyncRecorder(FsyncRecorder& recorder);
+FsyncCount CountFsyncsRecorded(const std::string& output, pid_t pid, const Window& window);
+
+// Per thread of a process, from /proc/PID/task/TID/{stat,schedstat}.
+struct ThreadSample {
+  std::string name;
+  double cpu_seconds = 0;       // utime + stime
+  double runqueue_seconds = 0;  // runnable but waiting for a CPU
+};
+std::map<int, ThreadSample> ReadThreads(pid_t pid);
 
 bool CommandExists(const std::string& name);
 std::string ReadFileOrEmpty(const std::string& path);

@@ -74,7 +74,7 @@ class NatsDriver final : public SystemDriver {
           << (target_.sync_always ? "  sync_interval: always\n" : "") << "}\n";
     }
     strace_output_ =
-        settings_.count_fsyncs ? absl::StrCat(p.dir(), "/", name, ".strace") : std::string();
+        settings_.fsync == FsyncMode::kStrace ? absl::StrCat(p.dir(), "/", name, ".strace") : std::string();
     auto process = StartProcess({target_.binary, "-c", config},
                                 absl::StrCat(p.dir(), "/", name, ".log"), strace_output_,
                                 absl::StrCat(p.dir(), "/", name, ".pid"));
@@ -170,6 +170,33 @@ class NatsDriver final : public SystemDriver {
     Tracker* tracker = tracker_.load();
     for (int i = 0; i < 1000 && tracker && tracker->in_flight.load() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Drain, so that no callback of the library can run once this returns (they use this object
+    // and the run's tracker).
+    for (auto& r : recipients_) {
+      if (r->sub) {
+        natsSubscription_Drain(r->sub);
+        natsSubscription_WaitForDrainCompletion(r->sub, 5000);
+      }
+    }
+    for (auto& s : senders_) {
+      if (s->js) {
+        jsPubOptions options;
+        jsPubOptions_Init(&options);
+        options.MaxWait = 5000;
+        js_PublishAsyncComplete(s->js, &options);
+      }
+    }
+    std::vector<natsConnection*> connections;
+    for (auto& r : recipients_) connections.push_back(r->nc);
+    for (auto& s : senders_) connections.push_back(s->nc);
+    for (natsConnection* nc : connections) {
+      if (nc) natsConnection_DrainTimeout(nc, 5000);
+    }
+    for (natsConnection* nc : connections) {
+      for (int i = 0; nc && i < 700 && !natsConnection_IsClosed(nc); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
     }
     for (auto& r : recipients_) {
       if (r->sub) natsSubscription_Destroy(r->sub);

@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include <iostream>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -48,7 +51,8 @@ ABSL_FLAG(std::string, systems, "",
           "--compare-nats).");
 ABSL_FLAG(std::string, scenario, "throughput",
           "throughput: senders and recipients for --duration after --warmup. backlog: every "
-          "notification also goes to csc-offline, a recipient that never subscribes, until "
+          "notification is also about a child in area 'offline', whose front door fd-offline "
+          "never subscribes, until "
           "--backlog notifications are accepted (or --duration passes), sampling the broker's "
           "RSS every --sample_interval.");
 ABSL_FLAG(int, runs, 1, "Repetitions; with more than one, the summary shows medians.");
@@ -56,8 +60,9 @@ ABSL_FLAG(int, runs, 1, "Repetitions; with more than one, the summary shows medi
 // The load.
 ABSL_FLAG(int, senders, 8, "Sending clients, each its own node (gp-1..gp-N) and connection.");
 ABSL_FLAG(int, recipients, 2,
-          "Recipients (csc-1..csc-M), each subscribed with follow=true and acknowledging every "
-          "delivery. Notifications are addressed round robin, one recipient each.");
+          "Recipients fd-1..fd-M, the front doors of areas a1..aM, each subscribed with "
+          "follow=true and acknowledging every delivery. Each notification is about a child in "
+          "one of these areas (round robin), names that front door and indicates a risk of harm.");
 ABSL_FLAG(int, payload, 512, "Size of each serialised notification, bytes (the sealed envelope "
                              "adds the signature, the sender's certificate and disclosure salts).");
 ABSL_FLAG(double, rate, 0,
@@ -104,12 +109,21 @@ ABSL_FLAG(int, max_commit_batch, 0,
           "Broker limits.max_commit_batch (0: the broker's default, 512).");
 ABSL_FLAG(std::string, nats_server, "nats-server", "The nats-server binary to start.");
 ABSL_FLAG(std::string, fsync_count, "auto",
-          "auto: count the servers' fsync/fdatasync calls with strace (started as "
-          "strace -f --seccomp-bpf, one ptrace stop per fsync) if strace is installed. off: don't.");
+          "How to count the servers' fsync/fdatasync calls. perf: record the kernel's syscall "
+          "tracepoints machine-wide (perf record -a -e syscalls:sys_enter_fsync,...) and count "
+          "the server's; costs the server nothing. strace: run the server under strace -f "
+          "--seccomp-bpf (strace 6.1 then stops every syscall of threads created after start, "
+          "which slows the broker several-fold: last resort). auto: perf if it works, else "
+          "strace. off: don't count.");
 ABSL_FLAG(std::string, perf, "",
           "Record a CPU profile of the broker during the measured window into this file "
           "(perf record -e cpu-clock -g); read it with perf report -i FILE.");
 ABSL_FLAG(std::string, work_dir, "/tmp", "Where the run's temporary directory is made.");
+ABSL_FLAG(absl::Duration, wait_for_quiet, absl::ZeroDuration(),
+          "Before each run, wait up to this long for the rest of the machine (other users' "
+          "processes) to use less than --quiet_cores, so shared-machine noise hits fewer runs. "
+          "Each run reports what the rest of the machine used anyway.");
+ABSL_FLAG(double, quiet_cores, 0.3, "See --wait_for_quiet.");
 ABSL_FLAG(bool, keep, false, "Keep the temporary directory (certificates, configs, logs, data).");
 
 // Backlog scenario.
@@ -123,6 +137,7 @@ namespace {
 
 struct Snapshot {
   ProcSample server;
+  std::map<int, ThreadSample> threads;
   double self_cpu = 0;
   double machine_busy = 0;
   absl::Time realtime;
@@ -131,7 +146,10 @@ struct Snapshot {
 Snapshot Take(pid_t pid) {
   Snapshot s;
   s.realtime = absl::Now();
-  if (pid > 0) s.server = ReadProc(pid);
+  if (pid > 0) {
+    s.server = ReadProc(pid);
+    s.threads = ReadThreads(pid);
+  }
   s.self_cpu = SelfCpuSeconds();
   s.machine_busy = MachineBusySeconds();
   return s;
@@ -144,6 +162,24 @@ struct BacklogSample {
   uint64_t hwm_kb;
   uint64_t disk_bytes;
 };
+
+// Waits until the machine's busy time over one second is below `cores` (this process is idle
+// meanwhile), or `limit` passes.
+void WaitForQuiet(absl::Duration limit, double cores) {
+  absl::Time deadline = absl::Now() + limit;
+  double busy = 0;
+  for (;;) {
+    double before = MachineBusySeconds();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    busy = MachineBusySeconds() - before;
+    if (busy < cores || absl::Now() >= deadline) break;
+  }
+  if (busy >= cores) {
+    std::printf("\n(the rest of the machine was still using %.2f cores after waiting %s; running "
+                "anyway)\n",
+                busy, absl::FormatDuration(limit).c_str());
+  }
+}
 
 bool IsLoopback(const std::string& address) {
   return absl::StartsWith(address, "127.") || absl::StartsWith(address, "localhost:") ||
@@ -171,6 +207,20 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
     }
   }
   const bool backlog = settings.scenario == Scenario::kBacklog;
+  FsyncRecorder recorder;
+  std::string recorder_output;
+  if (settings.fsync == FsyncMode::kPerf && pid > 0) {
+    recorder_output = absl::StrCat(workload.partnership().dir(), "/", driver.name(), "-run", run,
+                                   ".fsync.perf");
+    auto started = StartFsyncRecorder(
+        recorder_output, settings.warmup + settings.duration + settings.drain + absl::Seconds(5));
+    if (started.ok()) {
+      recorder = *started;
+    } else {
+      result.notes.push_back(absl::StrCat("fsyncs not counted: ", started.status().message()));
+      recorder_output.clear();
+    }
+  }
   const int64_t t0 = NowNs() + 100000000;
   Window window;
   window.start_ns = backlog ? t0 : t0 + absl::ToInt64Nanoseconds(settings.warmup);
@@ -193,6 +243,7 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
   if (!settings.perf_output.empty() && pid > 0 && driver.name() == "broker") {
     perf = fork();
     if (perf == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGINT);
       std::string p = absl::StrCat(pid);
       std::string secs = absl::StrFormat("%.1f", absl::ToDoubleSeconds(settings.duration));
       int fd = ::open("/dev/null", O_WRONLY);
@@ -228,6 +279,7 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
   }
   Snapshot b = Take(pid);
   driver.StopLoad();
+  StopFsyncRecorder(recorder);
   // Drain: answers and deliveries still on their way.
   const int64_t drain_end = NowNs() + absl::ToInt64Nanoseconds(settings.drain);
   while (NowNs() < drain_end) {
@@ -237,6 +289,7 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
     if (answered && delivered) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  const uint64_t unanswered = static_cast<uint64_t>(std::max<int64_t>(0, tracker.in_flight.load()));
   ProcSample end = pid > 0 ? ReadProc(pid) : ProcSample{};
   result.notes = driver.notes();
   driver.Teardown();
@@ -251,9 +304,35 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
     result.window_seconds = static_cast<double>(measured_end - window.start_ns) / 1e9;
     result.accepted_in_window = tracker.accepted_total.load();
     result.throughput = result.accepted_in_window / result.window_seconds;
+    result.delivery_rate = tracker.delivered_total.load() / result.window_seconds;
   }
   result.offered_rate = settings.rate;
-  if (!strace_output.empty()) result.fsyncs = CountFsyncs(strace_output, a.realtime, b.realtime);
+  result.unanswered = unanswered;
+  if (!recorder_output.empty()) {
+    result.fsyncs = CountFsyncsRecorded(recorder_output, pid, window);
+    if (backlog) {
+      Window measured = window;
+      measured.end_ns = measured_end;
+      result.fsyncs = CountFsyncsRecorded(recorder_output, pid, measured);
+    }
+  } else if (!strace_output.empty()) {
+    result.fsyncs = CountFsyncs(strace_output, a.realtime, b.realtime);
+  }
+  std::vector<std::tuple<double, double, std::string>> busy;
+  for (const auto& [tid, thread] : b.threads) {
+    auto before = a.threads.find(tid);
+    bool seen = before != a.threads.end();
+    double cpu = thread.cpu_seconds - (seen ? before->second.cpu_seconds : 0);
+    double wait = thread.runqueue_seconds - (seen ? before->second.runqueue_seconds : 0);
+    busy.push_back({cpu, wait, absl::StrCat(thread.name, "/", tid)});
+  }
+  std::sort(busy.rbegin(), busy.rend());
+  const double elapsed = (b.realtime - a.realtime) / absl::Seconds(1);
+  for (size_t i = 0; i < busy.size() && i < 5; ++i) {
+    if (std::get<0>(busy[i]) <= 0) break;
+    result.busiest_threads.push_back({std::get<2>(busy[i]), std::get<0>(busy[i]) / elapsed,
+                                      std::get<1>(busy[i]) / elapsed});
+  }
   if (a.server.ok && b.server.ok) {
     result.server_cpu_seconds = b.server.cpu_seconds - a.server.cpu_seconds;
   }
@@ -276,6 +355,16 @@ void PrintRun(const RunResult& r, int run, int runs) {
   std::printf("  accepted        %s/s (%s in %.1f s; %s failed)\n", FormatCount(r.throughput).c_str(),
               FormatCount(r.accepted_in_window).c_str(), r.window_seconds,
               FormatCount(r.failed_total).c_str());
+  if (r.offered_rate > 0 && r.throughput < 0.97 * r.offered_rate) {
+    std::printf("  OVERLOADED: offered %s/s, accepted %s/s; the queue (and latency) grew for as "
+                "long as the run lasted\n",
+                FormatCount(r.offered_rate).c_str(), FormatCount(r.throughput).c_str());
+  }
+  if (r.unanswered > 0) {
+    std::printf("  %s submits were still unanswered when the drain ended: their latency is not "
+                "in the percentiles below, which are therefore optimistic\n",
+                FormatCount(r.unanswered).c_str());
+  }
   for (const auto& [what, count] : r.failures) {
     std::printf("    failure x%s: %s\n", FormatCount(count).c_str(), what.c_str());
   }
@@ -289,11 +378,21 @@ void PrintRun(const RunResult& r, int run, int runs) {
               FormatLatency(r.delivery_p999).c_str(), FormatLatency(r.delivery_max).c_str(),
               FormatCount(r.delivery_samples).c_str(), FormatCount(r.delivery_rate).c_str(),
               FormatCount(r.acknowledged_total).c_str());
-  if (r.fsyncs.known) {
+  if (r.fsyncs.known && r.fsyncs.total() == 0) {
+    std::printf("  fsync           none by the server in the window\n");
+  } else if (r.fsyncs.known) {
     std::printf("  fsync           %s in the window (fsync %s, fdatasync %s) → %.1f notifications "
                 "per fsync\n",
                 FormatCount(r.fsyncs.total()).c_str(), FormatCount(r.fsyncs.fsync).c_str(),
                 FormatCount(r.fsyncs.fdatasync).c_str(), r.notifications_per_fsync());
+    if (r.fsyncs.seconds_in_sync > 0) {
+      std::printf("                  mean %s per call, max %s; a thread was inside fsync %.0f%% of "
+                  "the window\n",
+                  FormatLatency(static_cast<int64_t>(r.fsyncs.seconds_in_sync * 1e9 /
+                                                     r.fsyncs.total())).c_str(),
+                  FormatLatency(r.fsyncs.max_sync_ns).c_str(),
+                  100 * r.fsyncs.seconds_in_sync / r.window_seconds);
+    }
   } else {
     std::printf("  fsync           not counted\n");
   }
@@ -301,13 +400,27 @@ void PrintRun(const RunResult& r, int run, int runs) {
               "RSS at end %.1f MB\n",
               r.server_cores(), r.server_us_per_notification(), r.server_hwm_kb / 1024.0,
               r.server_rss_kb / 1024.0);
+  if (!r.busiest_threads.empty()) {
+    std::string threads;
+    for (const auto& t : r.busiest_threads) {
+      absl::StrAppend(&threads, threads.empty() ? "" : ", ", t.name, " ",
+                      absl::StrFormat("%.0f%%+%.0f%%", 100 * t.cpu, 100 * t.runqueue));
+    }
+    std::printf("  busiest threads %s\n"
+                "                  (%% of the window running + %% runnable but waiting for a CPU)\n",
+                threads.c_str());
+  }
   std::printf("  rest of machine load tool %.2f cores; everything else %.2f cores (other users, "
-              "strace, perf)\n",
-              r.tool_cpu_seconds / r.window_seconds, r.others_cpu_seconds / r.window_seconds);
+              "perf)\n",
+              r.tool_cpu_seconds / r.window_seconds,
+              std::max(0.0, r.others_cpu_seconds / r.window_seconds));
 }
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
+  for (double x : v) {
+    if (std::isnan(x)) return x;
+  }
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -339,11 +452,13 @@ void PrintSummary(const std::vector<std::string>& systems,
       {"deliveries/s", [](const RunResult& r) { return r.delivery_rate; }, count},
       {"fsyncs/s",
        [](const RunResult& r) {
-         return r.fsyncs.known ? r.fsyncs.total() / r.window_seconds : -1;
+         return r.fsyncs.known ? r.fsyncs.total() / r.window_seconds : std::nan("");
        },
        decimal},
       {"notifications per fsync",
-       [](const RunResult& r) { return r.fsyncs.known ? r.notifications_per_fsync() : -1; },
+       [](const RunResult& r) {
+         return r.fsyncs.known ? r.notifications_per_fsync() : std::nan("");
+       },
        decimal},
       {"server CPU (cores)", [](const RunResult& r) { return r.server_cores(); }, cores},
       {"server CPU µs/notification",
@@ -353,14 +468,15 @@ void PrintSummary(const std::vector<std::string>& systems,
       {"load tool CPU (cores)",
        [](const RunResult& r) { return r.tool_cpu_seconds / r.window_seconds; }, cores, false},
       {"others' CPU (cores)",
-       [](const RunResult& r) { return r.others_cpu_seconds / r.window_seconds; }, cores, false},
+       [](const RunResult& r) { return std::max(0.0, r.others_cpu_seconds / r.window_seconds); },
+       cores, false},
   };
   std::printf("\n== Summary: %s of %d run%s; %s ==\n", runs > 1 ? "median" : "result", runs,
               runs > 1 ? "s" : "", load.c_str());
   std::printf("%-28s", "");
   for (const std::string& s : systems) std::printf("%14s", s.c_str());
   bool ratio = systems.size() == 2;
-  if (ratio) std::printf("%14s", absl::StrCat(systems[0], "/", systems[1]).c_str());
+  if (ratio) std::printf("%18s", absl::StrCat(systems[0], "/", systems[1]).c_str());
   std::printf("\n");
   for (const Row& row : rows) {
     std::printf("%-28s", row.name.c_str());
@@ -375,10 +491,12 @@ void PrintSummary(const std::vector<std::string>& systems,
       }
       double m = Median(values);
       medians.push_back(m);
-      std::printf("%14s", values.empty() || m < 0 ? "-" : row.format(m).c_str());
+      std::printf("%14s", values.empty() || std::isnan(m) ? "-"
+                          : m < 0                         ? "no fsync"
+                                                          : row.format(m).c_str());
     }
-    if (ratio && row.ratio && medians[1] > 0 && medians[0] >= 0) {
-      std::printf("%14s", absl::StrFormat("%.2f", medians[0] / medians[1]).c_str());
+    if (ratio && row.ratio && medians[1] > 0 && medians[0] >= 0 && !std::isnan(medians[0])) {
+      std::printf("%18s", absl::StrFormat("%.2f", medians[0] / medians[1]).c_str());
     }
     std::printf("\n");
   }
@@ -514,8 +632,19 @@ int Main() {
     return Fail("--broker needs --partnership_dir (the certificates the broker trusts)");
   }
   std::string fsync_mode = absl::GetFlag(FLAGS_fsync_count);
-  if (fsync_mode != "auto" && fsync_mode != "off") return Fail("--fsync_count: auto or off");
-  settings.count_fsyncs = fsync_mode == "auto" && CommandExists("strace");
+  if (fsync_mode != "auto" && fsync_mode != "off" && fsync_mode != "perf" &&
+      fsync_mode != "strace") {
+    return Fail("--fsync_count: auto, perf, strace or off");
+  }
+  if (fsync_mode == "off") {
+    settings.fsync = FsyncMode::kOff;
+  } else if (fsync_mode == "perf" || (fsync_mode == "auto" && PerfTracepointsAvailable())) {
+    settings.fsync = FsyncMode::kPerf;
+  } else if ((fsync_mode == "strace" || fsync_mode == "auto") && CommandExists("strace")) {
+    settings.fsync = FsyncMode::kStrace;
+  } else {
+    settings.fsync = FsyncMode::kOff;
+  }
 
   // The partnership.
   std::string dir = absl::GetFlag(FLAGS_partnership_dir);
@@ -580,8 +709,12 @@ int Main() {
                       "2.10), so an acknowledged publish is in the OS page cache, not on disk");
   }
   std::printf("fsyncs: %s\n",
-              settings.count_fsyncs
-                  ? "counted with strace -f --seccomp-bpf -e trace=fsync,fdatasync on each server"
+              settings.fsync == FsyncMode::kPerf
+                  ? "counted from the kernel's fsync/fdatasync tracepoints (perf record -a), "
+                    "server pid only"
+              : settings.fsync == FsyncMode::kStrace
+                  ? "counted with strace -f --seccomp-bpf on each server (slows a multi-threaded "
+                    "server: see --help)"
                   : "not counted");
   std::printf("clients: %s; recipients %s deliveries\n",
               settings.client == ClientMode::kSdk
@@ -604,7 +737,8 @@ int Main() {
     } else {
       total = static_cast<uint64_t>(settings.corpus_rate * seconds);
     }
-    uint64_t per_sender = total / settings.senders + settings.in_flight + 1;
+    // Closed-loop senders do not all go at the same pace: 25% slack per sender.
+    uint64_t per_sender = total / settings.senders * 5 / 4 + settings.in_flight + 1;
     if (absl::Status s = workload.value()->SealAhead(per_sender); !s.ok()) {
       return Fail(std::string(s.message()));
     }
@@ -616,6 +750,24 @@ int Main() {
 
   BrokerTarget broker;
   broker.binary = absl::GetFlag(FLAGS_broker_binary);
+  if (broker_address.empty() && std::find(systems.begin(), systems.end(), "broker") != systems.end()) {
+    // Others may rebuild the broker while this runs: every run uses this copy.
+    std::string copy = dir + "/safeguard-broker";
+    std::error_code ec;
+    std::filesystem::copy_file(broker.binary, copy,
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) return Fail(absl::StrCat("cannot copy ", broker.binary, ": ", ec.message()));
+    auto when = std::filesystem::last_write_time(broker.binary, ec);
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+        when - std::filesystem::file_time_type::clock::now() + std::chrono::system_clock::now()
+                   .time_since_epoch());
+    std::printf("broker binary: %s, built %s (copied for this invocation)\n",
+                broker.binary.c_str(),
+                absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(seconds.count()),
+                                 absl::UTCTimeZone())
+                    .c_str());
+    broker.binary = copy;
+  }
   broker.address = broker_address;
   broker.pid = absl::GetFlag(FLAGS_broker_pid);
   broker.keep_data = absl::GetFlag(FLAGS_keep);
@@ -638,8 +790,11 @@ int Main() {
                                                  : MakeNatsDriver(**workload, nats);
       std::string attach;
       if (system == "broker" && !broker.address.empty() && broker.pid > 0 &&
-          fsync_mode == "auto" && CommandExists("strace")) {
+          settings.fsync == FsyncMode::kStrace) {
         attach = absl::StrCat(dir, "/attached-run", run, ".strace");
+      }
+      if (absl::Duration wait = absl::GetFlag(FLAGS_wait_for_quiet); wait > absl::ZeroDuration()) {
+        WaitForQuiet(wait, absl::GetFlag(FLAGS_quiet_cores));
       }
       RunResult r = RunOnce(*driver, **workload, settings, run, attach,
                             system == "broker" ? &samples : nullptr);
@@ -660,7 +815,7 @@ int Main() {
   PrintSummary(names, results, settings.runs, absl::StrCat(load, "; ", shape));
 
   if (settings.scenario == Scenario::kBacklog) {
-    std::printf("\n== Broker memory while csc-offline's backlog grows ==\n");
+    std::printf("\n== Broker memory while fd-offline's backlog grows ==\n");
     std::printf("%10s %14s %12s %12s %16s\n", "t (s)", "accepted", "RSS (MB)", "peak (MB)",
                 "store (MB)");
     for (const BacklogSample& s : samples) {
@@ -669,15 +824,13 @@ int Main() {
     }
   }
 
-#ifdef SAFEGUARD_LOAD_HAVE_NATS
-  if (want_nats) nats_Close();
-#endif
   if (minted && !absl::GetFlag(FLAGS_keep) && !any_failed) {
     std::filesystem::remove_all(dir);
   } else {
     std::printf("\nkept %s (certificates, configurations, server logs%s)\n", dir.c_str(),
-                settings.count_fsyncs ? ", strace output" : "");
+                settings.fsync != FsyncMode::kOff ? ", fsync traces" : "");
   }
+  std::fflush(stdout);
   return any_failed ? 1 : 0;
 }
 
@@ -691,7 +844,7 @@ int main(int argc, char** argv) {
       "Usage: safeguard-load [--compare-nats] [--duration=20s] [--senders=8] [--payload=512] ...\n"
       "\n"
       "Mints a throwaway partnership with certs/safeguard-certs (senders gp-1..gp-N, recipients\n"
-      "csc-1..csc-M), starts safeguard-broker on 127.0.0.1 with mutual TLS, and drives it with N\n"
+      "fd-1..fd-M, front doors), starts safeguard-broker on 127.0.0.1 with mutual TLS, and drives it with N\n"
       "senders submitting sealed, signed notifications while M recipients Subscribe(follow=true)\n"
       "and Acknowledge every delivery. With --compare-nats it then does the same to nats-server\n"
       "with JetStream (file storage, TLS, de-duplication ids, durable push consumers with\n"
@@ -725,5 +878,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  return safeguard::load::Main();
+  int rc = safeguard::load::Main();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // libnats and OpenSSL both clean OpenSSL up at exit, and the second one crashes; nothing is
+  // left to release, so leave without exit handlers.
+  _exit(rc);
 }

@@ -20,6 +20,18 @@ std::string Certs() { return SAFEGUARD_CERTS_TOOL; }
 
 constexpr size_t kMaxSummary = 4000;  // the validator's limit, in characters
 
+// Brokers with a lawful-basis sharing policy read Notification.sharing.risk_of_harm; set it when
+// this build's protocol has it (by reflection, so the tool builds against either protocol).
+void SetRiskOfHarm(safeguard::v1::Notification& notification) {
+  const auto* sharing = notification.GetDescriptor()->FindFieldByName("sharing");
+  if (sharing == nullptr || sharing->message_type() == nullptr) return;
+  const auto* risk = sharing->message_type()->FindFieldByName("risk_of_harm");
+  if (risk == nullptr || risk->type() != google::protobuf::FieldDescriptor::TYPE_BOOL) return;
+  google::protobuf::Message* context =
+      notification.GetReflection()->MutableMessage(&notification, sharing);
+  context->GetReflection()->SetBool(context, risk, true);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -30,7 +42,7 @@ absl::StatusOr<Partnership> Partnership::Mint(const std::string& dir, int sender
   Partnership p;
   p.dir_ = dir;
   for (int i = 1; i <= senders; ++i) p.senders_.push_back(absl::StrCat("gp-", i));
-  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("csc-", i));
+  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("fd-", i));
   auto run = [](const std::string& command) { return RunCommand(command).status(); };
   absl::Status s = run(absl::StrCat(Certs(), " init-ca --dir ", dir, "/ca --partnership ",
                                     p.partnership_));
@@ -47,10 +59,12 @@ absl::StatusOr<Partnership> Partnership::Mint(const std::string& dir, int sender
     if (s = issue("gp", id); !s.ok()) return s;
   }
   for (const std::string& id : p.recipients_) {
-    if (s = issue("social-care", id); !s.ok()) return s;
+    if (s = issue("front-door", id); !s.ok()) return s;
   }
-  if (s = issue("social-care", kOffline); !s.ok()) return s;
-  if (s = issue("front-door", "fd-bench"); !s.ok()) return s;
+  if (recipients == 0) {
+    if (s = issue("front-door", "fd-1"); !s.ok()) return s;  // the senders' area needs one
+  }
+  if (s = issue("front-door", kOffline); !s.ok()) return s;
   return p;
 }
 
@@ -59,7 +73,7 @@ absl::StatusOr<Partnership> Partnership::Reuse(const std::string& dir, int sende
   Partnership p;
   p.dir_ = dir;
   for (int i = 1; i <= senders; ++i) p.senders_.push_back(absl::StrCat("gp-", i));
-  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("csc-", i));
+  for (int i = 1; i <= recipients; ++i) p.recipients_.push_back(absl::StrCat("fd-", i));
   std::vector<std::string> all = p.senders_;
   all.insert(all.end(), p.recipients_.begin(), p.recipients_.end());
   for (const std::string& id : all) {
@@ -82,17 +96,24 @@ std::string Partnership::WriteBrokerConfig(const std::string& name,
          << "tls { certificate: \"broker/node.crt\" private_key: \"broker/node.key\" "
          << "ca_certificate: \"ca/ca.crt\" }\n"
          << "data_directory: \"" << data_directory << "\"\n"
+#ifdef SAFEGUARD_LOAD_POLICY_FILE
+         // This broker needs a sharing policy: the default one in deploy/policy.
+         << "policy_file: \"" << SAFEGUARD_LOAD_POLICY_FILE << "\"\n"
+#endif
          // Envelopes sealed ahead of the run stay acceptable for an hour (the check still runs).
          << "limits { max_clock_skew_seconds: 3600";
   if (max_commit_batch > 0) config << " max_commit_batch: " << max_commit_batch;
   config << " }\n";
-  auto node = [&](const std::string& id, const std::string& type) {
-    config << "nodes { id: \"" << id << "\" type: \"" << type << "\" area: \"bench\" }\n";
+  auto node = [&](const std::string& id, const std::string& type, const std::string& area) {
+    config << "nodes { id: \"" << id << "\" type: \"" << type << "\" area: \"" << area
+           << "\" }\n";
   };
-  for (const std::string& id : senders_) node(id, "gp");
-  for (const std::string& id : recipients_) node(id, "social-care");
-  node(kOffline, "social-care");
-  node("fd-bench", "front-door");
+  for (const std::string& id : senders_) node(id, "gp", "a1");
+  for (size_t i = 0; i < recipients_.size(); ++i) {
+    node(recipients_[i], "front-door", absl::StrCat("a", i + 1));
+  }
+  if (recipients_.empty()) node("fd-1", "front-door", "a1");
+  node(kOffline, "front-door", "offline");
   std::string path = absl::StrCat(dir_, "/", name, ".conf");
   std::ofstream(path) << config.str();
   return path;
@@ -159,9 +180,19 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
   notification.set_idempotency_key(MessageKey(key_prefix_, s, n));
   notification.set_type(safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT);
   notification.set_severity(safeguard::v1::SEVERITY_CONCERN);
-  auto* id = notification.add_subjects()->add_identifiers();
+  int r = RecipientOf(s, n);
+  auto* child = notification.add_subjects();
+  child->set_area(absl::StrCat("a", r >= 0 ? r + 1 : 1));
+  auto* id = child->add_identifiers();
   id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
   id->set_value("9434765919");
+  if (settings_.scenario == Scenario::kBacklog) {
+    auto* other = notification.add_subjects();
+    other->set_area("offline");
+    auto* other_id = other->add_identifiers();
+    other_id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
+    other_id->set_value("4010232137");
+  }
   notification.set_summary(summary_filler_.empty() ? std::string("Not brought to appointment")
                                                    : summary_filler_);
   if (!details_filler_.empty()) {
@@ -169,9 +200,9 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
         details_filler_);
   }
   *notification.mutable_occurred_at() = occurred;
-  int r = RecipientOf(s, n);
   if (r >= 0) notification.add_recipients(partnership_.recipients()[r]);
   if (settings_.scenario == Scenario::kBacklog) notification.add_recipients(Partnership::kOffline);
+  SetRiskOfHarm(notification);
   return notification;
 }
 

@@ -22,6 +22,7 @@ namespace safeguard::load {
 enum class SealMode { kAhead, kLive };
 enum class ClientMode { kAsync, kSdk };
 enum class Scenario { kThroughput, kBacklog };
+enum class FsyncMode { kOff, kPerf, kStrace };
 
 struct Settings {
   int senders = 8;
@@ -38,7 +39,7 @@ struct Settings {
   ClientMode client = ClientMode::kAsync;
   bool verify_receipts = false;
   bool verify_deliveries = false;
-  bool count_fsyncs = true;
+  FsyncMode fsync = FsyncMode::kPerf;
   Scenario scenario = Scenario::kThroughput;
   uint64_t backlog = 0;         // backlog scenario: notifications to the offline recipient
   absl::Duration sample_interval = absl::Seconds(2);
@@ -50,8 +51,10 @@ struct Settings {
 // A partnership directory: ca/, broker/, nodes/<id>/ and a broker configuration template.
 class Partnership {
  public:
-  // Sender ids gp-1..gp-N (type gp), recipients csc-1..csc-M (social-care, which may see every
-  // disclosable field), csc-offline (never subscribes), and the area's front door fd-bench.
+  // Senders gp-1..gp-N (type gp, area a1); recipients fd-1..fd-M, the front doors of areas
+  // a1..aM (a front door may see every disclosable field, and a risk of harm to a child is
+  // shared with the front door of the child's area under any sharing policy); fd-offline, the
+  // front door of area "offline", which never subscribes (backlog scenario).
   static absl::StatusOr<Partnership> Mint(const std::string& dir, int senders, int recipients);
   // A directory minted earlier (safeguard-load --keep): checks the identities are there.
   static absl::StatusOr<Partnership> Reuse(const std::string& dir, int senders, int recipients);
@@ -60,7 +63,7 @@ class Partnership {
   std::string identity_dir(const std::string& node_id) const { return dir_ + "/nodes/" + node_id; }
   const std::vector<std::string>& senders() const { return senders_; }
   const std::vector<std::string>& recipients() const { return recipients_; }
-  static constexpr char kOffline[] = "csc-offline";
+  static constexpr char kOffline[] = "fd-offline";
   // Writes <dir>/<name>.conf with the given data directory; returns its path.
   std::string WriteBrokerConfig(const std::string& name, const std::string& data_directory,
                                 int max_commit_batch) const;
@@ -78,8 +81,10 @@ class Workload {
   static absl::StatusOr<std::unique_ptr<Workload>> Create(const Partnership& partnership,
                                                           const Settings& settings);
 
-  // The notification sender `s` sends as its n-th: `payload_bytes` serialised, addressed to one
-  // online recipient (round robin) and, in the backlog scenario, also to csc-offline.
+  // The notification sender `s` sends as its n-th: `payload_bytes` serialised, about a child in
+  // the area of one online recipient (round robin), naming that front door, with a risk of harm
+  // indicated; in the backlog scenario also about a second child in area "offline", naming
+  // fd-offline too.
   safeguard::v1::Notification MakeNotification(int s, uint64_t n) const;
   // Seals it now with the sender's key.
   absl::StatusOr<safeguard::v1::SubmitRequest> SealLive(int s, uint64_t n) const;
@@ -135,6 +140,7 @@ struct RunResult {
   uint64_t accepted_in_window = 0;
   uint64_t accepted_total = 0;
   uint64_t failed_total = 0;
+  uint64_t unanswered = 0;  // still in flight when the drain ended
   std::map<std::string, uint64_t> failures;
   int64_t ack_p50 = 0, ack_p99 = 0, ack_p999 = 0, ack_max = 0;
   uint64_t ack_samples = 0;
@@ -150,12 +156,20 @@ struct RunResult {
   uint64_t server_hwm_kb = 0;
   uint64_t server_rss_kb = 0;
   uint64_t sealed_live = 0;  // envelopes sealed during the run because the corpus ran out
+  // The server's busiest threads in the window: name/tid, fraction of the window running on a
+  // CPU, fraction runnable but waiting for one.
+  struct Thread {
+    std::string name;
+    double cpu = 0;
+    double runqueue = 0;
+  };
+  std::vector<Thread> busiest_threads;
   std::vector<std::string> notes;
 
   double notifications_per_fsync() const {
     return fsyncs.known && fsyncs.total() > 0
                ? static_cast<double>(accepted_in_window) / fsyncs.total()
-               : 0;
+               : -1;  // none in the window (or not counted)
   }
   double server_cores() const { return window_seconds > 0 ? server_cpu_seconds / window_seconds : 0; }
   double server_us_per_notification() const {
