@@ -609,17 +609,21 @@ grpc::ServerUnaryReactor* BrokerService::Acknowledge(
   acknowledged.set_actor((*caller)->id);
   acknowledged.set_actor_type(std::string(protocol::NodeTypeName((*caller)->type)));
   store_.Acknowledge((*caller)->id, request->cursor(), request->acknowledged_by(),
-                     std::move(acknowledged), [reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
-                       if (!ack.ok()) {
-                         reactor->Finish(ToGrpcStatus(ack.status()));
-                         return;
-                       }
-                       response->set_cursor(ack->cursor);
-                       response->set_notification_id(ack->notification_id);
-                       *response->mutable_acknowledged_at() = ToProto(ack->acknowledged_at);
-                       response->set_acknowledged_by(ack->acknowledged_by);
-                       response->set_already_acknowledged(ack->already_acknowledged);
-                       reactor->Finish(grpc::Status::OK);
+                     std::move(acknowledged),
+                     [this, reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
+                       // Completing the RPC is gRPC work: keep it off the store's committer.
+                       workers_.Post([reactor, response, ack = std::move(ack)] {
+                         if (!ack.ok()) {
+                           reactor->Finish(ToGrpcStatus(ack.status()));
+                           return;
+                         }
+                         response->set_cursor(ack->cursor);
+                         response->set_notification_id(ack->notification_id);
+                         *response->mutable_acknowledged_at() = ToProto(ack->acknowledged_at);
+                         response->set_acknowledged_by(ack->acknowledged_by);
+                         response->set_already_acknowledged(ack->already_acknowledged);
+                         reactor->Finish(grpc::Status::OK);
+                       });
                      });
   return reactor;
 }
