@@ -462,7 +462,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
 
 absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::string>&) {
   Statement find(*writer_statements_,
-                 "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by, n.sender, n.type "
+                 "SELECT n.id, d.acknowledged_at_us, d.acknowledged_by, n.sender, n.type, "
+                 "d.delivered_at_us, d.disclosed "
                  "FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.cursor = ?1 AND d.mailbox = ?2");
@@ -482,6 +483,8 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
   ack.notification_id = find.Text(0);
   op.audit.set_counterpart(find.Text(3));
   op.audit.set_notification_type(static_cast<safeguard::v1::NotificationType>(find.Int(4)));
+  const bool delivery_logged = !find.IsNull(5);
+  const auto disclosed = static_cast<uint32_t>(find.Int(6));
   if (!find.IsNull(1)) {
     ack.acknowledged_at = FromMicros(find.Int(1));
     ack.acknowledged_by = find.Text(2);
@@ -498,6 +501,25 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
   update.Bind(3, static_cast<int64_t>(op.cursor));
   rc = update.Step();
   if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording acknowledgement");
+  if (!delivery_logged) {
+    // The acknowledgement overtook the stream's "delivered" mark (it rides a later commit and
+    // will find the delivery already marked): log the delivery here, before its acknowledgement.
+    safeguard::v1::AuditEntry delivered;
+    delivered.set_event(safeguard::v1::AUDIT_EVENT_DELIVERED);
+    delivered.set_actor(op.audit.actor());
+    delivered.set_actor_type(op.audit.actor_type());
+    delivered.set_counterpart(op.audit.counterpart());
+    delivered.set_notification_id(ack.notification_id);
+    delivered.set_notification_type(op.audit.notification_type());
+    for (int f = 1; f < 32; ++f) {
+      if (disclosed >> f & 1) {
+        delivered.add_fields_shared(static_cast<safeguard::v1::DisclosableField>(f));
+      }
+    }
+    if (auto appended = audit_->Append(std::move(delivered), now); !appended.ok()) {
+      return appended.status();
+    }
+  }
   op.audit.set_notification_id(ack.notification_id);
   op.audit.set_acknowledged_by(op.acknowledged_by);
   if (auto appended = audit_->Append(std::move(op.audit), now); !appended.ok()) {

@@ -72,7 +72,10 @@ class SqliteStoreTest : public ::testing::Test {
   }
   absl::StatusOr<Acknowledged> AckSync(std::string mailbox, uint64_t cursor, std::string by) {
     std::promise<absl::StatusOr<Acknowledged>> p;
-    store_->Acknowledge(mailbox, cursor, by, safeguard::v1::AuditEntry(),
+    safeguard::v1::AuditEntry audit;
+    audit.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
+    audit.set_actor(mailbox);
+    store_->Acknowledge(mailbox, cursor, by, std::move(audit),
                         [&](absl::StatusOr<Acknowledged> a) { p.set_value(std::move(a)); });
     return p.get_future().get();
   }
@@ -297,6 +300,28 @@ TEST_F(SqliteStoreTest, TreeResumesFromItsFrontierAfterReopenAndMatchesTheEntrie
   auto root = RootOfEntries(dir_);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
             store_->CommittedTreeHead().root);
+}
+
+TEST_F(SqliteStoreTest, DeliveryIsLoggedOnceEvenWhenTheAcknowledgementOvertakesIt) {
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k1")).ok());
+  uint64_t cursor = (*store_->ReadMailbox("fd-swindon", 0, false, 10))[0].cursor;
+  ASSERT_TRUE(AckSync("fd-swindon", cursor, "Jo").ok());  // before the stream's mark
+  safeguard::v1::AuditEntry delivered;
+  delivered.set_event(safeguard::v1::AUDIT_EVENT_DELIVERED);
+  store_->MarkDelivered("fd-swindon", cursor, delivered);
+  ASSERT_TRUE(AcceptSync(Request("k2")).ok());  // a commit after the mark
+  auto reader = SqliteAuditReader::Open(dir_);
+  ASSERT_TRUE(reader.ok());
+  AuditQuery query;
+  query.event = safeguard::v1::AUDIT_EVENT_DELIVERED;
+  auto found = (*reader)->Search(query);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->size(), 1u);
+  query.event = safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED;
+  auto acks = (*reader)->Search(query);
+  ASSERT_EQ(acks->size(), 1u);
+  EXPECT_LT((*found)[0].first, (*acks)[0].first);  // delivered, then acknowledged
 }
 
 TEST_F(SqliteStoreTest, RefusedBatchLeavesTheLogAsItWas) {
