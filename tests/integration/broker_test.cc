@@ -272,8 +272,15 @@ TEST_F(BrokerTest, NodeCannotReadAnotherMailboxOrAskAnotherSendersStatus) {
   ASSERT_EQ(fd_inbox.size(), 1u);
   EXPECT_EQ(school->Acknowledge(fd_inbox[0].cursor(), "x").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(gp->GetStatus(sent->notification_id())->recipients(0).state(),
-            safeguard::v1::DELIVERY_STATE_DELIVERED);
+  // The "delivered" mark rides the store's next commit after the stream's write completes.
+  safeguard::v1::DeliveryState state = safeguard::v1::DELIVERY_STATE_UNSPECIFIED;
+  for (int i = 0; i < 100 && state != safeguard::v1::DELIVERY_STATE_DELIVERED; ++i) {
+    state = gp->GetStatus(sent->notification_id())->recipients(0).state();
+    if (state != safeguard::v1::DELIVERY_STATE_DELIVERED) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  EXPECT_EQ(state, safeguard::v1::DELIVERY_STATE_DELIVERED);
 }
 
 TEST_F(BrokerTest, AuditorMayNotSendAndCannotBeSentTo) {
