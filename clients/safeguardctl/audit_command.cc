@@ -342,6 +342,31 @@ int Receipt(const CommandLine& cl) {
   return 0;
 }
 
+// --from / --to as RFC 3339 times, set on `request` only when given (an unset bound is none).
+template <typename Request>
+absl::Status ParsePeriod(const CommandLine& cl, Request& request) {
+  for (const char* flag : {"from", "to"}) {
+    if (!cl.Has(flag)) continue;
+    auto* out = std::string(flag) == "from" ? request.mutable_from() : request.mutable_to();
+    if (!TimeUtil::FromString(cl.Get(flag), out)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": not an RFC 3339 time such as 2026-11-01T00:00:00Z"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// "was-not-brought" with prefix "NOTIFICATION_TYPE_" -> its enum number (0 is never valid).
+bool ParseEnumFlag(const google::protobuf::EnumDescriptor& d, absl::string_view prefix,
+                   absl::string_view flag, int* out) {
+  std::string name = absl::StrCat(prefix, flag);
+  for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  const auto* value = d.FindValueByName(name);
+  if (value == nullptr || value->number() == 0) return false;
+  *out = value->number();
+  return true;
+}
+
 int Search(const CommandLine& cl) {
   std::unique_ptr<client::BrokerClient> holder;
   auto stub = Connect(cl, holder);
@@ -352,24 +377,24 @@ int Search(const CommandLine& cl) {
     request.mutable_child()->set_value(cl.Get("nhs"));
   }
   request.set_agency(cl.Get("agency"));
-  for (const char* f : {"from", "to"}) {
-    if (!cl.Has(f)) continue;
-    auto* t = std::string(f) == "from" ? request.mutable_from() : request.mutable_to();
-    if (!TimeUtil::FromString(cl.Get(f), t)) return Usage(absl::StrCat("--", f, ": not RFC 3339"));
+  if (absl::Status p = ParsePeriod(cl, request); !p.ok()) {
+    return Usage(p.message());
   }
   if (cl.Has("type")) {
-    std::string name = absl::StrCat("NOTIFICATION_TYPE_", cl.Get("type"));
-    for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    safeguard::v1::NotificationType type;
-    if (!safeguard::v1::NotificationType_Parse(name, &type)) return Usage("--type: unknown type");
-    request.set_notification_type(type);
+    int type;
+    if (!ParseEnumFlag(*safeguard::v1::NotificationType_descriptor(), "NOTIFICATION_TYPE_",
+                       cl.Get("type"), &type)) {
+      return Usage("--type: unknown type");
+    }
+    request.set_notification_type(static_cast<safeguard::v1::NotificationType>(type));
   }
   if (cl.Has("event")) {
-    std::string name = absl::StrCat("AUDIT_EVENT_", cl.Get("event"));
-    for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
-    safeguard::v1::AuditEvent event;
-    if (!safeguard::v1::AuditEvent_Parse(name, &event)) return Usage("--event: unknown event");
-    request.set_event(event);
+    int event;
+    if (!ParseEnumFlag(*safeguard::v1::AuditEvent_descriptor(), "AUDIT_EVENT_", cl.Get("event"),
+                       &event)) {
+      return Usage("--event: unknown event");
+    }
+    request.set_event(static_cast<safeguard::v1::AuditEvent>(event));
   }
   safeguard::v1::GetEntriesResponse response;
   absl::Status s = Rpc([&](grpc::ClientContext& c) { return (*stub)->Search(&c, request, &response); });
@@ -390,11 +415,8 @@ int Report(const CommandLine& cl) {
   auto stub = Connect(cl, holder);
   if (!stub.ok()) return Usage(stub.status().message());
   safeguard::v1::ReportRequest request;
-  if (cl.Has("from") && !TimeUtil::FromString(cl.Get("from"), request.mutable_from())) {
-    return Usage("--from: not RFC 3339");
-  }
-  if (cl.Has("to") && !TimeUtil::FromString(cl.Get("to"), request.mutable_to())) {
-    return Usage("--to: not RFC 3339");
+  if (absl::Status p = ParsePeriod(cl, request); !p.ok()) {
+    return Usage(p.message());
   }
   safeguard::v1::Report r;
   absl::Status s = Rpc([&](grpc::ClientContext& c) { return (*stub)->GetReport(&c, request, &r); });
