@@ -95,6 +95,23 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
     }
   }
 
+  std::set<std::string> configured_areas;
+  for (int i = 0; i < config.areas_size(); ++i) {
+    const Area& a = config.areas(i);
+    std::string where = absl::StrCat("areas[", i, "]");
+    if (!areas.count(a.code())) {
+      return error(absl::StrCat(where, ".code: '", a.code(),
+                                "' is not the area of any node; use a node's area code"));
+    }
+    if (!configured_areas.insert(a.code()).second) {
+      return error(absl::StrCat(where, ".code: area '", a.code(), "' is configured twice"));
+    }
+    if (a.resolution_route().empty() || a.resolution_route().size() > 500) {
+      return error(absl::StrCat(where, ".resolution_route: give the resolution policy and a "
+                                "contact referrers can use (1 to 500 characters)"));
+    }
+  }
+
   // Defaults.
   Limits* limits = config.mutable_limits();
   if (limits->max_message_bytes() == 0) limits->set_max_message_bytes(kDefaultMaxMessageBytes);

@@ -993,6 +993,26 @@ absl::StatusOr<std::vector<std::string>> SqliteRegistryStore::ServingNodes(
                  subject_id, "reading the nodes serving a child");
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteRegistryStore::ServingNodesOf(
+    const google::protobuf::RepeatedPtrField<SubjectIdentifier>& ids) {
+  std::set<std::string> nodes;
+  absl::MutexLock lock(&read_mu_);
+  for (const SubjectIdentifier& given : ids) {
+    SubjectIdentifier id = given;
+    if (!internal::NormaliseIdentifier(id, "identifier").ok()) continue;
+    Statement find(*reader_statements_,
+                   "SELECT node FROM served WHERE scheme = ?1 AND issuer = ?2 AND value = ?3");
+    RETURN_IF_ERROR(find.status());
+    find.Bind(1, static_cast<int64_t>(id.scheme()));
+    find.Bind(2, id.issuer());
+    find.Bind(3, id.value());
+    int rc;
+    while ((rc = find.Step()) == SQLITE_ROW) nodes.insert(find.Text(0));
+    if (rc != SQLITE_DONE) return absl::UnavailableError("reading the nodes serving a child");
+  }
+  return std::vector<std::string>(nodes.begin(), nodes.end());
+}
+
 absl::StatusOr<safeguard::v1::ChildRecord> SqliteRegistryStore::GetChild(
     const SubjectIdentifier& identifier) {
   SubjectIdentifier id = identifier;

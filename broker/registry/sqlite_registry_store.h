@@ -54,6 +54,8 @@ class SqliteRegistryStore final : public RegistryStore {
       const std::string& subject_id) override;
   absl::StatusOr<std::vector<std::string>> ChildrenAtUprn(const std::string& uprn) override;
   absl::StatusOr<std::vector<std::string>> ServingNodes(const std::string& subject_id) override;
+  absl::StatusOr<std::vector<std::string>> ServingNodesOf(
+      const google::protobuf::RepeatedPtrField<safeguard::v1::SubjectIdentifier>& ids) override;
 
   absl::StatusOr<safeguard::v1::ChildRecord> GetChild(
       const safeguard::v1::SubjectIdentifier& identifier) override;

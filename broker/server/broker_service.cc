@@ -70,6 +70,16 @@ policy::ChildStatus ToChildStatus(safeguard::v1::ChildStatus s) {
   }
 }
 
+policy::ChildStatus ToChildStatus(safeguard::v1::PlanType p) {
+  switch (p) {
+    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
+    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
+    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
+    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
+    default: return policy::ChildStatus::kNoPlan;
+  }
+}
+
 policy::ConsentState ToConsent(safeguard::v1::ConsentState s) {
   switch (s) {
     case safeguard::v1::CONSENT_STATE_GIVEN: return policy::ConsentState::kGiven;
@@ -107,6 +117,19 @@ std::string FormatBasis(const policy::LawfulBasis& b) {
   if (!b.statutory_gateway.empty()) parts.push_back("gateway " + b.statutory_gateway);
   if (!b.consent.empty()) parts.push_back("consent: " + b.consent);
   return absl::StrCat(b.name, ": ", absl::StrJoin(parts, "; "));
+}
+
+safeguard::v1::Outcome ToOutcome(const storage::StoredOutcome& o) {
+  safeguard::v1::Outcome out;
+  out.set_notification_id(o.notification_id);
+  out.set_recipient_node_id(o.mailbox);
+  out.set_recipient_role(o.role);
+  out.set_kind(o.record.kind);
+  out.set_rationale(o.record.rationale);
+  out.set_recorded_by(o.record.recorded_by);
+  out.set_challenge_route(o.record.challenge_route);
+  *out.mutable_recorded_at() = ToProto(o.recorded_at);
+  return out;
 }
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
@@ -254,7 +277,12 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
       d.set_sender_node_id(stored.sender);
       if (const auto* sender = service_.registry_.FindById(stored.sender)) {
         d.set_sender_node_type(std::string(protocol::NodeTypeName(sender->type)));
+      } else if (stored.sender == service_.broker_id_) {
+        d.set_sender_node_type("broker");
       }
+      d.set_route(stored.route);
+      d.set_role(stored.role);
+      d.set_addressed_to(stored.addressee);
       *d.mutable_accepted_at() = ToProto(stored.accepted_at);
       // Forward only what this recipient may see; the sender's signature still verifies.
       *d.mutable_envelope() = protocol::Minimise(
@@ -325,13 +353,34 @@ BrokerService::BrokerService(const identity::NodeRegistry& registry, identity::T
       hub_(hub),
       clock_(clock),
       options_(std::move(options)),
-      resolver_(registry) {}
+      resolver_(registry, options_.children) {
+  if (options_.receipt_signer != nullptr) {
+    const std::string& uri = options_.receipt_signer->uri();
+    broker_id_ = uri.substr(uri.rfind('/') + 1);
+  }
+}
 
 BrokerService::~BrokerService() = default;
 
 absl::StatusOr<const identity::NodeInfo*> BrokerService::Authenticate(
     grpc::CallbackServerContext* context) {
   return AuthenticateCall(registry_, context);
+}
+
+void BrokerService::RecordRefusal(const identity::NodeInfo* sender,
+                                  const std::string& envelope_digest, const absl::Status& status) {
+  safeguard::v1::AuditEntry entry;
+  entry.set_event(safeguard::v1::AUDIT_EVENT_REFUSED);
+  if (sender != nullptr) {
+    entry.set_actor(sender->id);
+    entry.set_actor_type(std::string(protocol::NodeTypeName(sender->type)));
+  } else {
+    entry.set_actor("unauthenticated");
+  }
+  entry.set_envelope_digest(envelope_digest);
+  entry.set_reason(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                status.message().substr(0, 300)));
+  store_.AppendAudit(std::move(entry));
 }
 
 grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* context,
@@ -341,30 +390,18 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   // Every refusal of a sharing attempt is itself an audit-log entry.
   std::string refused_digest;
   auto refuse = [&](const absl::Status& status) {
-    safeguard::v1::AuditEntry entry;
-    entry.set_event(safeguard::v1::AUDIT_EVENT_REFUSED);
-    if (sender.ok()) {
-      entry.set_actor((*sender)->id);
-      entry.set_actor_type(std::string(protocol::NodeTypeName((*sender)->type)));
-    } else {
-      entry.set_actor("unauthenticated");
-    }
-    entry.set_envelope_digest(refused_digest);
-    entry.set_reason(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
-                                  status.message().substr(0, 300)));
-    store_.AppendAudit(std::move(entry));
+    RecordRefusal(sender.ok() ? *sender : nullptr, refused_digest, status);
     return FinishNow(context, status);
   };
   if (!sender.ok()) return refuse(sender.status());
   const identity::NodeInfo& node = **sender;
   if (node.type == protocol::NodeType::kAuditor) {
-    return refuse( absl::PermissionDeniedError(
-                                  "auditor nodes may not send notifications"));
+    return refuse(absl::PermissionDeniedError("auditor nodes may not send notifications"));
   }
   if (!request->has_envelope()) {
-    return refuse( absl::InvalidArgumentError(
-                                  "envelope: is missing; sign the notification with the SDK or "
-                                  "safeguardctl (docs/protocol.md)"));
+    return refuse(absl::InvalidArgumentError(
+        "envelope: is missing; sign the notification with the SDK or safeguardctl "
+        "(docs/protocol.md)"));
   }
   const absl::Time now = clock_.Now();
   auto opened = protocol::Open(request->envelope(), *trust_.Current(),
@@ -372,52 +409,119 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   refused_digest = protocol::Sha256(request->envelope().payload());
   if (!opened.ok()) {
     SAFEGUARD_LOG_WARN("refused envelope from ", node.id, ": ", opened.status().message());
-    return refuse( opened.status());
+    return refuse(opened.status());
   }
   if (opened->signer_uri != node.uri) {
-    return refuse( absl::PermissionDeniedError(absl::StrCat(
-                                  "the envelope is signed by ", opened->signer_uri,
-                                  " but you connected as ", node.uri,
-                                  ": a node may send only what it signed itself")));
+    return refuse(absl::PermissionDeniedError(absl::StrCat(
+        "the envelope is signed by ", opened->signer_uri, " but you connected as ", node.uri,
+        ": a node may send only what it signed itself")));
   }
   absl::Duration skew = protocol::FromTimestamp(opened->payload.signed_at()) - now;
   if (absl::AbsDuration(skew) > options_.max_clock_skew) {
-    return refuse( absl::InvalidArgumentError(absl::StrCat(
-                                  "envelope.payload.signed_at: is ",
-                                  absl::FormatDuration(skew), " from the broker's clock, outside "
-                                  "the window of ", absl::FormatDuration(options_.max_clock_skew),
-                                  "; check the sending system's clock and sign again")));
+    return refuse(absl::InvalidArgumentError(absl::StrCat(
+        "envelope.payload.signed_at: is ", absl::FormatDuration(skew),
+        " from the broker's clock, outside the window of ",
+        absl::FormatDuration(options_.max_clock_skew),
+        "; check the sending system's clock and sign again")));
   }
   const safeguard::v1::Notification& notification = opened->notification;
   if (notification.idempotency_key() != opened->payload.envelope_id()) {
-    return refuse( absl::InvalidArgumentError(
-                                  "notification.idempotency_key: must equal the envelope id"));
+    return refuse(
+        absl::InvalidArgumentError("notification.idempotency_key: must equal the envelope id"));
+  }
+  if (notification.type() == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP) {
+    return refuse(absl::InvalidArgumentError(
+        "notification.type: flag-looked-up notices are sent by the broker itself; use the "
+        "Registry service's LookupChild"));
   }
   safeguard::v1::Notification normal = notification;
   if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
     SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
-    return refuse( absl::InvalidArgumentError(
-                                  absl::StrCat("notification.", valid.message())));
+    return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
   }
   if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
     // The broker cannot normalise what the sender signed: it would break the signature.
-    return refuse( absl::InvalidArgumentError(
-                                  "notification.subjects: identifiers must be signed in normal "
-                                  "form (NHS number as 10 digits without spaces, UPN in capitals); "
-                                  "the SDK does this before signing"));
+    return refuse(absl::InvalidArgumentError(
+        "notification.subjects: identifiers must be signed in normal form (NHS number as 10 "
+        "digits without spaces, UPN in capitals); the SDK does this before signing"));
   }
-  auto recipients = resolver_.Resolve(node, notification);
-  if (!recipients.ok()) {
-    return refuse(
-                     absl::InvalidArgumentError(
-                         absl::StrCat("notification.", recipients.status().message())));
+  auto* reactor = context->DefaultReactor();
+  Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request->envelope(),
+                      *std::move(opened)};
+  Admit(std::move(admission),
+        [this, reactor, response, sender = &node, digest = refused_digest](
+            absl::StatusOr<safeguard::v1::SubmitResponse> result) mutable {
+          if (!result.ok()) {
+            if (absl::IsInvalidArgument(result.status())) {
+              RecordRefusal(sender, digest, result.status());
+            }
+            reactor->Finish(ToGrpcStatus(result.status()));
+            return;
+          }
+          *response = *std::move(result);
+          reactor->Finish(grpc::Status::OK);
+        });
+  return reactor;
+}
+
+void BrokerService::SubmitFromBroker(safeguard::v1::Notification notification,
+                                     protocol::NodeType reported_by, SubmitDone done) {
+  const absl::Time now = clock_.Now();
+  if (notification.idempotency_key().empty()) {
+    auto key = NewNotificationId();
+    if (!key.ok()) {
+      std::move(done)(key.status());
+      return;
+    }
+    notification.set_idempotency_key(*key);
+  }
+  auto envelope = std::make_shared<safeguard::v1::SignedEnvelope>();
+  auto sealed = protocol::Seal(notification, *options_.receipt_signer, now);
+  if (!sealed.ok()) {
+    std::move(done)(sealed.status());
+    return;
+  }
+  *envelope = *std::move(sealed);
+  auto opened = protocol::Open(*envelope, *trust_.Current(),
+                               {.certificate_time = now, .require_all_disclosures = true});
+  if (!opened.ok()) {
+    SAFEGUARD_LOG_ERROR("the broker's own notice does not verify: ", opened.status().message());
+    std::move(done)(opened.status());
+    return;
+  }
+  identity::NodeInfo self;
+  self.id = broker_id_;
+  self.uri = options_.receipt_signer->uri();
+  self.type = reported_by;
+  self.area = notification.subjects_size() > 0 ? notification.subjects(0).area() : "";
+  self.display_name = "the broker";
+  Admission admission{std::move(self), "broker", envelope.get(), *std::move(opened)};
+  Admit(std::move(admission),
+        [envelope, done = std::move(done)](
+            absl::StatusOr<safeguard::v1::SubmitResponse> result) mutable {
+          std::move(done)(std::move(result));
+        });
+}
+
+void BrokerService::Admit(Admission admission, SubmitDone done) {
+  const identity::NodeInfo& node = admission.sender;
+  const protocol::OpenedEnvelope& opened = admission.opened;
+  const safeguard::v1::Notification& notification = opened.notification;
+  auto routing = resolver_.Resolve(node, notification);
+  if (!routing.ok()) {
+    std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("notification.", routing.status().message())));
+    return;
   }
   auto id = NewNotificationId();
-  if (!id.ok()) return refuse( id.status());
+  if (!id.ok()) {
+    std::move(done)(id.status());
+    return;
+  }
   storage::AcceptRequest accept;
   accept.notification_id = *std::move(id);
   accept.sender = node.id;
-  accept.idempotency_key = opened->payload.envelope_id();
+  accept.idempotency_key = opened.payload.envelope_id();
   {
     // A retry is the same notification even if re-signed, or reported_at was stamped afresh.
     safeguard::v1::Notification content = notification;
@@ -425,8 +529,9 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     accept.content_digest = Sha256(DeterministicBytes(content));
   }
   accept.type = notification.type();
-  accept.envelope = request->envelope().SerializeAsString();
-  accept.envelope_digest = opened->envelope_digest;
+  accept.envelope = admission.envelope->SerializeAsString();
+  accept.envelope_digest = opened.envelope_digest;
+  accept.child_match = routing->child_match;
   // The sharing policy decides, for each recipient, share (which fields, under which basis) or
   // withhold (why). Every decision is recorded in the audit log in the same commit.
   std::shared_ptr<const policy::SharingPolicy> sharing = options_.policy->Current();
@@ -434,20 +539,23 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   question.sender = node.type;
   question.type = notification.type();
   const auto& context_in = notification.sharing();
-  question.child_status = ToChildStatus(context_in.child_status());
+  // The registry, not the sender, is the authority on a known child's plan.
+  question.child_status = routing->plan ? ToChildStatus(*routing->plan)
+                                        : ToChildStatus(context_in.child_status());
   question.consent = ToConsent(context_in.consent());
   question.not_sought_reason = ToNotSoughtReason(context_in.not_sought_reason());
   question.risk_of_harm = context_in.risk_of_harm();
 
   std::set<safeguard::v1::DisclosableField> present;
-  for (const auto& d : opened->payload.disclosures()) present.insert(d.field());
+  for (const auto& d : opened.payload.disclosures()) present.insert(d.field());
   safeguard::v1::AuditEntry submitted;
   submitted.set_event(safeguard::v1::AUDIT_EVENT_SUBMITTED);
   submitted.set_actor(node.id);
-  submitted.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
-  submitted.set_envelope_digest(opened->envelope_digest);
+  submitted.set_actor_type(admission.sender_type);
+  submitted.set_envelope_digest(opened.envelope_digest);
   submitted.set_notification_type(notification.type());
   for (auto f : present) submitted.add_fields_shared(f);
+  if (!routing->child_match.empty()) submitted.set_reason("child: " + routing->child_match);
   if (options_.audit_keys != nullptr) {
     for (const auto& subject : notification.subjects()) {
       for (const auto& id : subject.identifiers()) {
@@ -458,13 +566,17 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   accept.audit_entries.push_back(submitted);
 
   std::vector<safeguard::v1::Recipient> answers;
-  for (const auto& r : *recipients) {
-    question.recipient = policy::RoleOf(r.node->type);
+  for (const auto& r : routing->recipients) {
+    question.recipient =
+        r.as_lead_worker ? policy::RecipientRole::kLeadWorker : policy::RoleOf(r.node->type);
     policy::Decision decision = sharing->Evaluate(question);
     safeguard::v1::Recipient& answer = answers.emplace_back();
     answer.set_node_id(r.node->id);
     answer.set_node_type(std::string(protocol::NodeTypeName(r.node->type)));
     answer.set_reason(r.reason);
+    answer.set_role(std::string(policy::RecipientRoleName(question.recipient)));
+    answer.set_addressed_to(r.addressee);
+    answer.set_child_match(routing->child_match);
     answer.set_shared(decision.shared());
     answer.set_rule_id(decision.rule_id);
     answer.set_decision_reason(decision.reason);
@@ -479,14 +591,17 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
         answer.add_disclosed(f);
       }
     }
-    if (decision.shared()) accept.deliveries.push_back({r.node->id, disclosed.bits()});
+    if (decision.shared()) {
+      accept.deliveries.push_back(
+          {r.node->id, disclosed.bits(), answer.role(), r.reason, r.addressee});
+    }
 
     safeguard::v1::AuditEntry record;
     record.set_event(safeguard::v1::AUDIT_EVENT_POLICY_DECISION);
     record.set_actor(node.id);
     record.set_actor_type(submitted.actor_type());
     record.set_counterpart(r.node->id);
-    record.set_envelope_digest(opened->envelope_digest);
+    record.set_envelope_digest(opened.envelope_digest);
     record.set_notification_type(notification.type());
     *record.mutable_child_refs() = submitted.child_refs();
     for (auto f : present) {
@@ -497,42 +612,47 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
       }
     }
     record.set_basis(answer.lawful_basis());
-    record.set_reason(decision.shared() && disclosed.bits() != 0 &&
+    std::string why = decision.shared() && disclosed.bits() != 0 &&
                               record.fields_withheld_size() == 0
                           ? ""
-                          : decision.reason);
+                          : decision.reason;
+    record.set_reason(absl::StrCat("as ", answer.role(), " (", r.reason, ")",
+                                   why.empty() ? "" : ": ", why));
     record.set_rule_id(decision.rule_id);
     record.set_policy_digest(decision.policy_digest);
     record.set_deadline(decision.deadline);
     accept.audit_entries.push_back(std::move(record));
   }
 
-  auto* reactor = context->DefaultReactor();
-  store_.Accept(std::move(accept), [this, reactor, response, answers = std::move(answers),
-                                    sender_id = node.id, sender_uri = node.uri,
-                                    envelope_id = opened->payload.envelope_id()](
+  store_.Accept(std::move(accept), [this, answers = std::move(answers), sender_id = node.id,
+                                    sender_uri = node.uri,
+                                    envelope_id = opened.payload.envelope_id(),
+                                    done = std::move(done)](
                                        absl::StatusOr<storage::Accepted> accepted) mutable {
     if (!accepted.ok()) {
       SAFEGUARD_LOG_WARN("could not accept notification from ", sender_id, ": ",
                          accepted.status().message());
-      reactor->Finish(ToGrpcStatus(accepted.status()));
+      workers_.Post([done = std::move(done), status = accepted.status()]() mutable {
+        std::move(done)(status);
+      });
       return;
     }
     // Signing the receipt is CPU work: keep it off the store's committer thread.
-    workers_.Post([this, reactor, response, answers = std::move(answers),
-                   sender_id = std::move(sender_id), sender_uri = std::move(sender_uri),
-                   envelope_id = std::move(envelope_id), accepted = *std::move(accepted)] {
-      response->set_notification_id(accepted.notification_id);
-      response->set_sequence(accepted.sequence);
-      *response->mutable_accepted_at() = ToProto(accepted.accepted_at);
-      response->set_duplicate(accepted.duplicate);
+    workers_.Post([this, answers = std::move(answers), sender_id = std::move(sender_id),
+                   sender_uri = std::move(sender_uri), envelope_id = std::move(envelope_id),
+                   accepted = *std::move(accepted), done = std::move(done)]() mutable {
+      safeguard::v1::SubmitResponse response;
+      response.set_notification_id(accepted.notification_id);
+      response.set_sequence(accepted.sequence);
+      *response.mutable_accepted_at() = ToProto(accepted.accepted_at);
+      response.set_duplicate(accepted.duplicate);
       // A retry is answered with today's decisions for the recipients first accepted.
       for (const auto& answer : answers) {
         if (!accepted.duplicate ||
             std::find(accepted.recipients.begin(), accepted.recipients.end(), answer.node_id()) !=
                 accepted.recipients.end() ||
             !answer.shared()) {
-          *response->add_recipients() = answer;
+          *response.add_recipients() = answer;
         }
       }
       safeguard::v1::ReceiptBody body;
@@ -540,7 +660,7 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
       body.set_envelope_id(envelope_id);
       body.set_notification_id(accepted.notification_id);
       body.set_sequence(accepted.sequence);
-      *body.mutable_accepted_at() = response->accepted_at();
+      *body.mutable_accepted_at() = response.accepted_at();
       body.set_sender(sender_uri);
       body.set_broker(options_.receipt_signer->uri());
       if (accepted.audit) *body.mutable_audit() = *accepted.audit;
@@ -548,19 +668,17 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
       if (!receipt.ok()) {
         // Accepted and durable, but unprovable: say so; a retry returns a fresh receipt.
         SAFEGUARD_LOG_ERROR("signing a receipt failed: ", receipt.status().message());
-        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                     "accepted, but the receipt could not be signed; retry with "
-                                     "the same key to get it"));
+        std::move(done)(absl::UnavailableError(
+            "accepted, but the receipt could not be signed; retry with the same key to get it"));
         return;
       }
-      *response->mutable_receipt() = *std::move(receipt);
+      *response.mutable_receipt() = *std::move(receipt);
       SAFEGUARD_LOG_DEBUG("accepted ", accepted.notification_id, " from ", sender_id, " for ",
                           absl::StrJoin(accepted.recipients, ","),
                           accepted.duplicate ? " (retry)" : "");
-      reactor->Finish(grpc::Status::OK);
+      std::move(done)(std::move(response));
     });
   });
-  return reactor;
 }
 
 grpc::ServerWriteReactor<Delivery>* BrokerService::Subscribe(
@@ -647,6 +765,7 @@ grpc::ServerUnaryReactor* BrokerService::GetStatus(grpc::CallbackServerContext* 
   response->set_sequence(status->sequence);
   response->set_type(status->type);
   *response->mutable_accepted_at() = ToProto(status->accepted_at);
+  response->set_child_match(status->child_match);
   for (const auto& r : status->recipients) {
     auto* out = response->add_recipients();
     out->set_node_id(r.node_id);
@@ -663,8 +782,120 @@ grpc::ServerUnaryReactor* BrokerService::GetStatus(grpc::CallbackServerContext* 
       out->set_state(safeguard::v1::DELIVERY_STATE_QUEUED);
     }
     if (r.delivered_at) *out->mutable_delivered_at() = ToProto(*r.delivered_at);
+    out->set_role(r.role);
+    out->set_route(r.route);
+    if (r.outcome) *out->mutable_outcome() = ToOutcome(*r.outcome);
   }
   return FinishNow(context, absl::OkStatus());
+}
+
+absl::StatusOr<std::string> BrokerService::DefaultChallengeRoute(const std::string& mailbox,
+                                                                 uint64_t cursor) {
+  auto found = store_.ReadMailbox(mailbox, cursor - 1, /*include_acknowledged=*/true, 1);
+  if (!found.ok()) return found.status();
+  if (found->empty() || found->front().cursor != cursor) {
+    return absl::NotFoundError(absl::StrCat("there is no delivery with cursor ", cursor,
+                                            " in mailbox '", mailbox, "'"));
+  }
+  safeguard::v1::SignedPayload payload;
+  payload.ParseFromString(found->front().envelope.payload());
+  auto assembled = protocol::AssembleDisclosures(found->front().envelope, payload);
+  if (!assembled.ok()) return assembled.status();
+  std::string area;
+  for (const auto& subject : assembled->notification.subjects()) {
+    if (area.empty()) area = subject.area();
+    if (options_.children == nullptr) continue;
+    auto match = options_.children->MatchChild(subject.identifiers());
+    if (!match.ok() || match->kind != registry::ChildMatch::Kind::kMatched) continue;
+    auto open = options_.children->OpenInvolvements(match->subject_ids.front());
+    if (!open.ok()) continue;
+    for (const auto& inv : *open) {
+      const auto& c = inv.escalation_contact();
+      if (c.name().empty() && c.role().empty()) continue;
+      return absl::StrCat("the plan's named escalation contact: ",
+                          c.name().empty() ? c.role() : c.name(),
+                          c.name().empty() || c.role().empty() ? "" : absl::StrCat(" (", c.role(), ")"),
+                          c.contact().empty() ? "" : absl::StrCat(", ", c.contact()),
+                          " (", routing::PlanTypeName(inv.plan_type()), " plan ", inv.reference(),
+                          ")");
+    }
+  }
+  if (area.empty()) {
+    if (const auto* node = registry_.FindById(mailbox)) area = node->area;
+  }
+  if (auto it = options_.resolution_routes.find(area); it != options_.resolution_routes.end()) {
+    return it->second;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "challenge_route: give the referrer a route to challenge this decision (a named person or "
+      "role and a contact): the child has no open plan with an escalation contact and no "
+      "resolution route is configured for area '", area, "'"));
+}
+
+grpc::ServerUnaryReactor* BrokerService::RecordOutcome(
+    grpc::CallbackServerContext* context, const safeguard::v1::RecordOutcomeRequest* request,
+    safeguard::v1::Outcome* response) {
+  auto caller = Authenticate(context);
+  if (!caller.ok()) return FinishNow(context, caller.status());
+  if (request->cursor() == 0) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "cursor: is 0; give the cursor of the delivery decided on"));
+  }
+  if (request->kind() == safeguard::v1::OUTCOME_KIND_UNSPECIFIED ||
+      !safeguard::v1::OutcomeKind_IsValid(request->kind())) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "kind: say what was decided (e.g. no-further-action, "
+                                  "assessment-started)"));
+  }
+  if (request->rationale().empty() || request->rationale().size() > 2000) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "rationale: give the reason for the decision (1 to 2000 "
+                                  "characters); the referrer reads it"));
+  }
+  if (request->recorded_by().empty() || request->recorded_by().size() > 200) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "recorded_by: give the person deciding (1 to 200 characters)"));
+  }
+  if (request->challenge_route().size() > 500) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "challenge_route: at most 500 characters"));
+  }
+  auto* reactor = context->DefaultReactor();
+  const identity::NodeInfo& node = **caller;
+  // Reading the delivery and the registry for the default challenge route may wait on disk.
+  workers_.Post([this, reactor, response, request, &node] {
+    storage::OutcomeRecord record;
+    record.kind = request->kind();
+    record.rationale = request->rationale();
+    record.recorded_by = request->recorded_by();
+    record.challenge_route = request->challenge_route();
+    if (record.challenge_route.empty()) {
+      auto route = DefaultChallengeRoute(node.id, request->cursor());
+      if (!route.ok()) {
+        reactor->Finish(ToGrpcStatus(route.status()));
+        return;
+      }
+      record.challenge_route = *std::move(route);
+    }
+    safeguard::v1::AuditEntry audit;
+    audit.set_event(safeguard::v1::AUDIT_EVENT_OUTCOME_RECORDED);
+    audit.set_actor(node.id);
+    audit.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
+    audit.set_reason(absl::StrCat("outcome ", safeguard::v1::OutcomeKind_Name(record.kind),
+                                  " recorded by ", record.recorded_by));
+    store_.RecordOutcome(node.id, request->cursor(), std::move(record), std::move(audit),
+                         [this, reactor, response](absl::StatusOr<storage::StoredOutcome> o) {
+                           workers_.Post([reactor, response, o = std::move(o)] {
+                             if (!o.ok()) {
+                               reactor->Finish(ToGrpcStatus(o.status()));
+                               return;
+                             }
+                             *response = ToOutcome(*o);
+                             reactor->Finish(grpc::Status::OK);
+                           });
+                         });
+  });
+  return reactor;
 }
 
 }  // namespace safeguard::server

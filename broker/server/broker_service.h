@@ -3,15 +3,20 @@
 #ifndef SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 #define SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 
+#include <map>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "broker/audit/audit_keys.h"
 #include "broker/common/clock.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/policy/policy_store.h"
+#include "broker/registry/registry_store.h"
 #include "broker/identity/node_registry.h"
 #include "broker/identity/trust_store.h"
 #include "broker/routing/recipient_resolver.h"
 #include "broker/server/work_queue.h"
+#include "clients/protocol/envelope.h"
 #include "broker/storage/store.h"
 #include "safeguard/v1/broker.grpc.pb.h"
 
@@ -29,6 +34,11 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     const audit_log::AuditKeys* audit_keys = nullptr;
     // The lawful-basis sharing policy in force. REQUIRES: not null.
     policy::PolicyStore* policy = nullptr;
+    // Who is responsible for each child: routing to lead workers, households, schools.
+    // May be null (tests of the spine): then everything goes to named nodes or front doors.
+    registry::RegistryStore* children = nullptr;
+    // Area code → how to challenge a decision there (BrokerConfig.areas).
+    std::map<std::string, std::string> resolution_routes;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,
@@ -48,9 +58,38 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
                                       const safeguard::v1::GetStatusRequest* request,
                                       safeguard::v1::NotificationStatus* response) override;
+  grpc::ServerUnaryReactor* RecordOutcome(grpc::CallbackServerContext* context,
+                                          const safeguard::v1::RecordOutcomeRequest* request,
+                                          safeguard::v1::Outcome* response) override;
+
+  // Sends a notification from the broker itself, sealed with the broker's own key (sender id
+  // and type "broker"), routed and decided by the sharing policy like any other: e.g. telling a
+  // lead worker that a GP looked up a flagged child. `done` runs once it is durable, with the
+  // recipients and decisions (or the error), on a worker thread.
+  // `reported_by` is the kind of node whose action it reports (the policy's sender).
+  using SubmitDone = absl::AnyInvocable<void(absl::StatusOr<safeguard::v1::SubmitResponse>) &&>;
+  void SubmitFromBroker(safeguard::v1::Notification notification, protocol::NodeType reported_by,
+                        SubmitDone done);
 
  private:
   class MailboxStream;
+
+  // A verified notification on its way in: routed, decided by policy, stored, receipted.
+  struct Admission {
+    identity::NodeInfo sender;  // for the broker itself: id and URI from its certificate
+    std::string sender_type;    // "gp", ..., or "broker"
+    const safeguard::v1::SignedEnvelope* envelope;  // REQUIRES: outlives Admit's synchronous part
+    protocol::OpenedEnvelope opened;
+  };
+  // Fails (synchronously, through `done`) when routing refuses; otherwise `done` runs on a
+  // worker thread after the commit.
+  void Admit(Admission admission, SubmitDone done);
+  // The route to challenge a recipient's decision when it gives none: the child's plan's
+  // escalation contact, else the area's configured resolution route.
+  absl::StatusOr<std::string> DefaultChallengeRoute(const std::string& mailbox, uint64_t cursor);
+  // Records a refused sharing attempt in the audit log.
+  void RecordRefusal(const identity::NodeInfo* sender, const std::string& envelope_digest,
+                     const absl::Status& status);
 
   // The caller's node, or UNAUTHENTICATED (details go to the log, not to the caller).
   absl::StatusOr<const identity::NodeInfo*> Authenticate(grpc::CallbackServerContext* context);
@@ -62,6 +101,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   const Clock& clock_;
   const Options options_;
   routing::RecipientResolver resolver_;
+  // The broker's own node id (the last part of its certificate URI): sender of its notices.
+  std::string broker_id_;
   // Mailbox reads and receipt signing: work that must not run on gRPC's or the store's threads.
   WorkQueue workers_{2};
 };

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -28,8 +29,10 @@
 #include "broker/audit/audit_keys.h"
 #include "broker/audit/checkpointer.h"
 #include "broker/policy/policy_store.h"
+#include "broker/registry/registry_store.h"
 #include "broker/server/audit_service.h"
 #include "broker/server/broker_service.h"
+#include "broker/server/registry_service.h"
 #include "broker/storage/sqlite_audit_reader.h"
 #include "broker/server/log.h"
 #include "broker/server/tls_files.h"
@@ -132,14 +135,32 @@ int Run() {
   if (!audit_reader.ok()) return Fail(audit_reader.status());
   auto checkpointer = std::make_unique<safeguard::audit_log::Checkpointer>(
       **audit_keys, **store, **audit_reader, absl::Seconds(1));
+  // Who is responsible for each child (plans, lead workers, households, served lists).
+  auto children = safeguard::registry::RegistryStore::Open(
+      config->data_directory() + "/registry.db", clock);
+  if (!children.ok()) return Fail(children.status());
+  // Wakes GP, health and school nodes' open flag streams when their flags change.
+  safeguard::delivery::MailboxHub flags_hub(
+      static_cast<int>(config->limits().max_subscriptions_per_node()));
+  (*children)->SetFlagListener(
+      [&flags_hub](const std::vector<std::string>& nodes) { flags_hub.Notify(nodes); });
+  std::map<std::string, std::string> resolution_routes;
+  for (const auto& area : config->areas()) {
+    resolution_routes[area.code()] = area.resolution_route();
+  }
   safeguard::server::BrokerService service(
       registry, **trust, **store, hub, clock,
       {.receipt_signer = *receipt_signer,
        .max_clock_skew = absl::Seconds(config->limits().max_clock_skew_seconds()),
        .audit_keys = audit_keys->get(),
-       .policy = policy->get()});
+       .policy = policy->get(),
+       .children = children->get(),
+       .resolution_routes = std::move(resolution_routes)});
   safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
                                                 **audit_reader, **store);
+  safeguard::server::RegistryService registry_service(registry, **children, policy->get(),
+                                                      **store, audit_keys->get(), service,
+                                                      flags_hub, clock);
 
   const auto& tls = config->tls();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -157,6 +178,7 @@ int Run() {
                            grpc::experimental::TlsServerCredentials(options), &port);
   builder.RegisterService(&service);
   builder.RegisterService(&audit_service);
+  builder.RegisterService(&registry_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config->limits().max_message_bytes()) * 2);
   // Agencies' systems keep idle streams open; let them ping every 20 s to keep NAT state.
@@ -203,6 +225,7 @@ int Run() {
   }
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
   hub.StopAll();  // open mailbox streams end now; their clients resume from their cursors
+  flags_hub.StopAll();  // and open flag streams
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->Wait();
   checkpointer->PublishNow();  // a final checkpoint of everything committed

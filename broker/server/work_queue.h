@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 
 namespace safeguard::server {
@@ -25,7 +26,7 @@ class WorkQueue {
     }
     for (auto& t : threads_) t.join();
   }
-  void Post(std::function<void()> work) {
+  void Post(absl::AnyInvocable<void()> work) {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(work));
   }
@@ -33,7 +34,7 @@ class WorkQueue {
  private:
   void Run() {
     for (;;) {
-      std::function<void()> work;
+      absl::AnyInvocable<void()> work;
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
@@ -50,7 +51,7 @@ class WorkQueue {
   }
 
   absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };

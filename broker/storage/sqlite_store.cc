@@ -21,7 +21,16 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
+
+// Version 4 → 5: routing facts on deliveries (role, route, addressee), the registry match on
+// notifications, and recipients' outcomes for referrers.
+constexpr const char* kMigrateFrom4 = R"sql(
+ALTER TABLE notifications ADD COLUMN child_match TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN role TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN route TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN addressee TEXT NOT NULL DEFAULT '';
+)sql";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -34,6 +43,7 @@ CREATE TABLE IF NOT EXISTS notifications (
   accepted_at_us  INTEGER NOT NULL,
   envelope_digest BLOB    NOT NULL,
   envelope        BLOB    NOT NULL,
+  child_match     TEXT    NOT NULL DEFAULT '',
   UNIQUE (sender, idempotency_key)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -43,7 +53,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
   disclosed          INTEGER NOT NULL,
   delivered_at_us    INTEGER,
   acknowledged_at_us INTEGER,
-  acknowledged_by    TEXT
+  acknowledged_by    TEXT,
+  role               TEXT    NOT NULL DEFAULT '',
+  route              TEXT    NOT NULL DEFAULT '',
+  addressee          TEXT    NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+  cursor          INTEGER PRIMARY KEY REFERENCES deliveries (cursor),
+  kind            INTEGER NOT NULL,
+  rationale       TEXT    NOT NULL,
+  recorded_by     TEXT    NOT NULL,
+  challenge_route TEXT    NOT NULL,
+  recorded_at_us  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_mailbox ON deliveries (mailbox, cursor);
 CREATE INDEX IF NOT EXISTS deliveries_by_notification ON deliveries (notification_seq);
@@ -153,7 +174,20 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     ::close(lock_fd);
     return writer.status();
   }
-  absl::Status schema = Exec(*writer, kSchema);
+  absl::Status schema = absl::OkStatus();
+  int64_t found_version = 0;
+  {
+    StatementCache cache(*writer);
+    Statement version(cache, "PRAGMA user_version");
+    if (version.Step() == SQLITE_ROW) found_version = version.Int(0);
+  }
+  if (found_version == 4) {
+    schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", kMigrateFrom4, kSchema,
+                                        "PRAGMA user_version=5; COMMIT;").c_str());
+    if (!schema.ok()) sqlite3_exec(*writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  } else {
+    schema = Exec(*writer, kSchema);
+  }
   if (schema.ok()) {
     StatementCache cache(*writer);
     Statement version(cache, "PRAGMA user_version");
@@ -241,6 +275,12 @@ void SqliteStore::Acknowledge(std::string mailbox, uint64_t cursor, std::string 
                 std::move(done)});
 }
 
+void SqliteStore::RecordOutcome(std::string mailbox, uint64_t cursor, OutcomeRecord outcome,
+                                safeguard::v1::AuditEntry audit, OutcomeCallback done) {
+  Enqueue(OutcomeOp{std::move(mailbox), cursor, std::move(outcome), std::move(audit),
+                    std::move(done)});
+}
+
 void SqliteStore::MarkDelivered(std::string mailbox, uint64_t cursor,
                                 safeguard::v1::AuditEntry audit) {
   Enqueue(DeliveredOp{std::move(mailbox), cursor, std::move(audit)});
@@ -280,6 +320,8 @@ void SqliteStore::Fail(Op& op, const absl::Status& status) {
     std::move(a->done)(status);
   } else if (auto* k = std::get_if<AckOp>(&op)) {
     std::move(k->done)(status);
+  } else if (auto* o = std::get_if<OutcomeOp>(&op)) {
+    std::move(o->done)(status);
   }
 }
 
@@ -288,6 +330,8 @@ void SqliteStore::Complete(Op& op) {
     std::move(a->done)(std::move(a->result));
   } else if (auto* k = std::get_if<AckOp>(&op)) {
     std::move(k->done)(std::move(k->result));
+  } else if (auto* o = std::get_if<OutcomeOp>(&op)) {
+    std::move(o->done)(std::move(o->result));
   }
 }
 
@@ -406,8 +450,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   }
   Statement insert(*writer_statements_,
                    "INSERT INTO notifications (id, sender, idempotency_key, content_digest, "
-                   "type, accepted_at_us, envelope_digest, envelope) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                   "type, accepted_at_us, envelope_digest, envelope, child_match) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   RETURN_IF_ERROR(insert.status());
   insert.Bind(1, req.notification_id);
   insert.Bind(2, req.sender);
@@ -417,6 +461,7 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   insert.Bind(6, ToMicros(now));
   insert.BindBlob(7, req.envelope_digest);
   insert.BindBlob(8, req.envelope);
+  insert.Bind(9, req.child_match);
   int rc = insert.Step();
   if (rc == SQLITE_CONSTRAINT) {
     // Only the statement is undone (ON CONFLICT ABORT); the batch and the store carry on.
@@ -428,14 +473,17 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
   int64_t seq = sqlite3_last_insert_rowid(writer_);
 
   Statement deliver(*writer_statements_,
-                    "INSERT INTO deliveries (mailbox, notification_seq, disclosed) "
-                    "VALUES (?1, ?2, ?3)");
+                    "INSERT INTO deliveries (mailbox, notification_seq, disclosed, role, route, "
+                    "addressee) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   RETURN_IF_ERROR(deliver.status());
   for (const auto& delivery : req.deliveries) {
     deliver.Reset();
     deliver.Bind(1, delivery.node_id);
     deliver.Bind(2, seq);
     deliver.Bind(3, static_cast<int64_t>(delivery.disclosed));
+    deliver.Bind(4, delivery.role);
+    deliver.Bind(5, delivery.route);
+    deliver.Bind(6, delivery.addressee);
     rc = deliver.Step();
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "queueing delivery");
     touched.push_back(delivery.node_id);
@@ -531,6 +579,49 @@ absl::Status SqliteStore::Apply(AckOp& op, absl::Time now, std::vector<std::stri
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::Apply(OutcomeOp& op, absl::Time now, std::vector<std::string>&) {
+  Statement find(*writer_statements_,
+                 "SELECT n.id, n.sender, n.type, d.role FROM deliveries d "
+                 "JOIN notifications n ON n.seq = d.notification_seq "
+                 "WHERE d.cursor = ?1 AND d.mailbox = ?2");
+  RETURN_IF_ERROR(find.status());
+  find.Bind(1, static_cast<int64_t>(op.cursor));
+  find.Bind(2, op.mailbox);
+  int rc = find.Step();
+  if (rc == SQLITE_DONE) {
+    op.result = absl::NotFoundError(absl::StrCat("there is no delivery with cursor ", op.cursor,
+                                                 " in mailbox '", op.mailbox, "'"));
+    return absl::OkStatus();
+  }
+  if (rc != SQLITE_ROW) return SqlError(writer_, rc, "reading delivery");
+  StoredOutcome outcome;
+  outcome.notification_id = find.Text(0);
+  outcome.mailbox = op.mailbox;
+  outcome.role = find.Text(3);
+  outcome.recorded_at = now;
+  op.audit.set_counterpart(find.Text(1));
+  op.audit.set_notification_type(static_cast<safeguard::v1::NotificationType>(find.Int(2)));
+  Statement save(*writer_statements_,
+                 "INSERT OR REPLACE INTO outcomes (cursor, kind, rationale, recorded_by, "
+                 "challenge_route, recorded_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  RETURN_IF_ERROR(save.status());
+  save.Bind(1, static_cast<int64_t>(op.cursor));
+  save.Bind(2, static_cast<int64_t>(op.outcome.kind));
+  save.Bind(3, op.outcome.rationale);
+  save.Bind(4, op.outcome.recorded_by);
+  save.Bind(5, op.outcome.challenge_route);
+  save.Bind(6, ToMicros(now));
+  rc = save.Step();
+  if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording outcome");
+  op.audit.set_notification_id(outcome.notification_id);
+  if (auto appended = audit_->Append(std::move(op.audit), now); !appended.ok()) {
+    return appended.status();
+  }
+  outcome.record = std::move(op.outcome);
+  op.result = std::move(outcome);
+  return absl::OkStatus();
+}
+
 absl::Status SqliteStore::Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>&) {
   Statement update(*writer_statements_,
                    "UPDATE deliveries SET delivered_at_us = ?1 "
@@ -568,7 +659,8 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
   absl::MutexLock lock(&reader_mu_);
   Statement read(*reader_statements_,
                  "SELECT d.cursor, n.id, n.sender, n.accepted_at_us, n.envelope, d.disclosed, "
-                 "d.acknowledged_at_us, d.acknowledged_by FROM deliveries d "
+                 "d.acknowledged_at_us, d.acknowledged_by, d.role, d.route, d.addressee "
+                 "FROM deliveries d "
                  "JOIN notifications n ON n.seq = d.notification_seq "
                  "WHERE d.mailbox = ?1 AND d.cursor > ?2 "
                  "AND (?3 OR d.acknowledged_at_us IS NULL) ORDER BY d.cursor LIMIT ?4");
@@ -594,6 +686,9 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
       d.acknowledged_at = FromMicros(read.Int(6));
       d.acknowledged_by = read.Text(7);
     }
+    d.role = read.Text(8);
+    d.route = read.Text(9);
+    d.addressee = read.Text(10);
     out.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading mailbox");
@@ -603,7 +698,8 @@ absl::StatusOr<std::vector<StoredDelivery>> SqliteStore::ReadMailbox(const std::
 absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notification_id) {
   absl::MutexLock lock(&reader_mu_);
   Statement find(*reader_statements_,
-                 "SELECT seq, sender, type, accepted_at_us FROM notifications WHERE id = ?1");
+                 "SELECT seq, sender, type, accepted_at_us, child_match FROM notifications "
+                 "WHERE id = ?1");
   RETURN_IF_ERROR(find.status());
   find.Bind(1, notification_id);
   int rc = find.Step();
@@ -617,9 +713,13 @@ absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notificat
   status.sender = find.Text(1);
   status.type = static_cast<safeguard::v1::NotificationType>(find.Int(2));
   status.accepted_at = FromMicros(find.Int(3));
+  status.child_match = find.Text(4);
   Statement deliveries(*reader_statements_,
-                       "SELECT mailbox, delivered_at_us, acknowledged_at_us, acknowledged_by "
-                       "FROM deliveries WHERE notification_seq = ?1 ORDER BY cursor");
+                       "SELECT d.mailbox, d.delivered_at_us, d.acknowledged_at_us, "
+                       "d.acknowledged_by, d.role, d.route, o.kind, o.rationale, o.recorded_by, "
+                       "o.challenge_route, o.recorded_at_us "
+                       "FROM deliveries d LEFT JOIN outcomes o ON o.cursor = d.cursor "
+                       "WHERE d.notification_seq = ?1 ORDER BY d.cursor");
   RETURN_IF_ERROR(deliveries.status());
   deliveries.Bind(1, static_cast<int64_t>(status.sequence));
   while ((rc = deliveries.Step()) == SQLITE_ROW) {
@@ -629,6 +729,19 @@ absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notificat
     if (!deliveries.IsNull(2)) {
       r.acknowledged_at = FromMicros(deliveries.Int(2));
       r.acknowledged_by = deliveries.Text(3);
+    }
+    r.role = deliveries.Text(4);
+    r.route = deliveries.Text(5);
+    if (!deliveries.IsNull(6)) {
+      StoredOutcome& o = r.outcome.emplace();
+      o.notification_id = notification_id;
+      o.mailbox = r.node_id;
+      o.role = r.role;
+      o.record.kind = static_cast<safeguard::v1::OutcomeKind>(deliveries.Int(6));
+      o.record.rationale = deliveries.Text(7);
+      o.record.recorded_by = deliveries.Text(8);
+      o.record.challenge_route = deliveries.Text(9);
+      o.recorded_at = FromMicros(deliveries.Int(10));
     }
     status.recipients.push_back(std::move(r));
   }

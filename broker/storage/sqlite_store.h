@@ -47,6 +47,8 @@ class SqliteStore final : public Store {
   void Accept(AcceptRequest request, AcceptCallback done) override;
   void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
                    safeguard::v1::AuditEntry audit, AcknowledgeCallback done) override;
+  void RecordOutcome(std::string mailbox, uint64_t cursor, OutcomeRecord outcome,
+                     safeguard::v1::AuditEntry audit, OutcomeCallback done) override;
   void MarkDelivered(std::string mailbox, uint64_t cursor,
                      safeguard::v1::AuditEntry audit) override;
   void AppendAudit(safeguard::v1::AuditEntry entry) override;
@@ -82,6 +84,14 @@ class SqliteStore final : public Store {
     AcknowledgeCallback done;
     absl::StatusOr<Acknowledged> result = absl::UnknownError("not run");
   };
+  struct OutcomeOp {
+    std::string mailbox;
+    uint64_t cursor;
+    OutcomeRecord outcome;
+    safeguard::v1::AuditEntry audit;
+    OutcomeCallback done;
+    absl::StatusOr<StoredOutcome> result = absl::UnknownError("not run");
+  };
   struct DeliveredOp {
     std::string mailbox;
     uint64_t cursor;
@@ -94,7 +104,7 @@ class SqliteStore final : public Store {
     uint64_t size;
     std::string note;
   };
-  using Op = std::variant<AcceptOp, AckOp, DeliveredOp, AuditOp, CheckpointOp>;
+  using Op = std::variant<AcceptOp, AckOp, OutcomeOp, DeliveredOp, AuditOp, CheckpointOp>;
 
   SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader, int lock_fd);
   void Enqueue(Op op);
@@ -104,6 +114,7 @@ class SqliteStore final : public Store {
   // (the whole batch rolls back); per-operation refusals are stored in the op's result.
   absl::Status Apply(AcceptOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(AckOp& op, absl::Time now, std::vector<std::string>& touched);
+  absl::Status Apply(OutcomeOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(AuditOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(CheckpointOp& op, absl::Time now, std::vector<std::string>& touched);

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "safeguard/v1/audit.pb.h"
+#include "safeguard/v1/broker.pb.h"
 #include "safeguard/v1/envelope.pb.h"
 #include "safeguard/v1/notification.pb.h"
 
@@ -31,11 +32,16 @@ struct AcceptRequest {
   struct Delivery {
     std::string node_id;
     uint32_t disclosed = 0;
+    std::string role;       // the policy role it was decided for: "lead-worker", "front-door", ...
+    std::string route;      // why this node: "lead worker of child-protection plan CP-1"
+    std::string addressee;  // for a lead worker: the worker's id in the node's system
   };
   std::vector<Delivery> deliveries;
   // Appended to the audit log in the same transaction (not for a retry): first the SUBMITTED
   // entry, then e.g. one POLICY_DECISION per recipient. The store fills in notification_id.
   std::vector<safeguard::v1::AuditEntry> audit_entries;
+  // How the child was found in the registry ("matched on nhs-number", "unmatched", ...).
+  std::string child_match;
 };
 
 struct Accepted {
@@ -72,6 +78,25 @@ struct StoredDelivery {
   uint32_t disclosed = 0;  // the fields this recipient may see (bitmask of DisclosableField)
   std::optional<absl::Time> acknowledged_at;
   std::string acknowledged_by;
+  std::string role;
+  std::string route;
+  std::string addressee;
+};
+
+// A recipient's decision on a delivery, for the referrer.
+struct OutcomeRecord {
+  safeguard::v1::OutcomeKind kind = safeguard::v1::OUTCOME_KIND_UNSPECIFIED;
+  std::string rationale;
+  std::string recorded_by;
+  std::string challenge_route;
+};
+
+struct StoredOutcome {
+  std::string notification_id;
+  std::string mailbox;
+  std::string role;
+  OutcomeRecord record;
+  absl::Time recorded_at;
 };
 
 struct RecipientState {
@@ -79,6 +104,9 @@ struct RecipientState {
   std::optional<absl::Time> delivered_at;
   std::optional<absl::Time> acknowledged_at;
   std::string acknowledged_by;
+  std::string role;
+  std::string route;
+  std::optional<StoredOutcome> outcome;
 };
 
 struct StoredStatus {
@@ -88,6 +116,7 @@ struct StoredStatus {
   safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
   absl::Time accepted_at;
   std::vector<RecipientState> recipients;
+  std::string child_match;
 };
 
 // Thread-safe. Write operations are queued and committed in groups: each callback runs after
@@ -97,6 +126,7 @@ class Store {
  public:
   using AcceptCallback = absl::AnyInvocable<void(absl::StatusOr<Accepted>) &&>;
   using AcknowledgeCallback = absl::AnyInvocable<void(absl::StatusOr<Acknowledged>) &&>;
+  using OutcomeCallback = absl::AnyInvocable<void(absl::StatusOr<StoredOutcome>) &&>;
   // Told, after each commit, which mailboxes gained deliveries.
   using CommitListener = std::function<void(const std::vector<std::string>& mailboxes)>;
 
@@ -112,6 +142,12 @@ class Store {
   // acknowledgement appends `audit` (the store fills in notification_id and acknowledged_by).
   virtual void Acknowledge(std::string mailbox, uint64_t cursor, std::string acknowledged_by,
                            safeguard::v1::AuditEntry audit, AcknowledgeCallback done) = 0;
+
+  // Records the recipient's outcome for the delivery at `cursor` in `mailbox` (replacing an
+  // earlier one) and appends `audit` (the store fills in notification_id and counterpart).
+  // NOT_FOUND if there is no such delivery.
+  virtual void RecordOutcome(std::string mailbox, uint64_t cursor, OutcomeRecord outcome,
+                             safeguard::v1::AuditEntry audit, OutcomeCallback done) = 0;
 
   // Records that a delivery was sent on a stream and, the first time only, appends `audit` (a
   // DELIVERED entry). Rides in the next group commit; nobody waits for it.

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/node_type.h"
 #include "clients/protocol/notification_validator.h"
@@ -160,7 +161,12 @@ absl::StatusOr<protocol::OpenedEnvelope> VerifyDelivery(const safeguard::v1::Del
   auto opened = protocol::Open(delivery.envelope(), trust);
   if (!opened.ok()) return opened.status();
   auto sender = protocol::ParseNodeUri(opened->signer_uri);
-  if (!sender.ok() || sender->id != delivery.sender_node_id()) {
+  // The broker itself sends some notifications (e.g. that a GP looked up a flagged child),
+  // signed with its certificate: spiffe://<partnership>/broker/<name>.
+  const bool from_broker =
+      delivery.sender_node_type() == "broker" &&
+      absl::EndsWith(opened->signer_uri, absl::StrCat("/broker/", delivery.sender_node_id()));
+  if (!from_broker && (!sender.ok() || sender->id != delivery.sender_node_id())) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the delivery names sender '", delivery.sender_node_id(), "' but the envelope is signed by ",
         opened->signer_uri));
