@@ -24,6 +24,7 @@
 #include "clients/safeguardctl/command_line.h"
 #include "clients/safeguardctl/connection.h"
 #include "clients/safeguardctl/policy_command.h"
+#include "clients/safeguardctl/registry_command.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -50,6 +51,10 @@ Commands:
   audit     auditors: verify the audit log, search it, report (safeguardctl audit --help)
   types     list the notification types and severities
   policy    lint, explain and test lawful-basis sharing policies (offline)
+  registry  social care, early help, front doors: publish plans and households, read a child's
+            record (safeguardctl help registry)
+  flags     GPs, health, schools: register the children served, watch their plan flags, look
+            a child up (safeguardctl help flags)
   help      show help for a command: safeguardctl help send
 
 Connection (every command):
@@ -162,6 +167,8 @@ const std::map<std::string, std::vector<FlagSpec>> kCommands = {
     {"verify", {{"ca"}}},
     {"types", {}},
     {"policy", PolicyCommandFlags()},
+    {"registry", RegistryCommandFlags()},
+    {"flags", FlagsCommandFlags()},
     {"help", {}},
 };
 
@@ -638,12 +645,21 @@ int Main(int argc, char** argv) {
       std::cout << help;
       return kExitOk;
     }
+    if (topic == "registry" || topic == "flags") {
+      std::string sub = cl->arguments.size() > 1 ? cl->arguments[1] : "";
+      std::string help = topic == "registry" ? RegistryHelp(sub) : FlagsHelp(sub);
+      if (help.empty()) return Usage(absl::StrCat("no help for '", topic, " ", sub, "'"));
+      std::cout << help;
+      return kExitOk;
+    }
     auto it = kHelp.find(topic);
     if (it == kHelp.end()) return Usage(absl::StrCat("no help for '", topic, "'"));
     std::cout << it->second;
     return kExitOk;
   }
   if (cl->command == "policy") return RunPolicyCommand(*cl, std::cout, std::cerr);
+  if (cl->command == "registry") return RunRegistryCommand(*cl, std::cout, std::cerr);
+  if (cl->command == "flags") return RunFlagsCommand(*cl, std::cout, std::cerr);
   if (cl->Has("help")) {
     std::cout << kHelp.at(cl->command);
     return kExitOk;
