@@ -234,6 +234,16 @@ absl::StatusOr<safeguard::v1::AcknowledgeResponse> BrokerClient::Acknowledge(
   return response;
 }
 
+absl::StatusOr<safeguard::v1::Outcome> BrokerClient::RecordOutcome(
+    safeguard::v1::RecordOutcomeRequest request) {
+  safeguard::v1::Outcome response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    return stub_->RecordOutcome(&context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<safeguard::v1::NotificationStatus> BrokerClient::GetStatus(
     std::string notification_id) {
   safeguard::v1::GetStatusRequest request;

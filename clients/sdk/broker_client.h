@@ -67,6 +67,10 @@ class BrokerClient {
 
   absl::StatusOr<safeguard::v1::AcknowledgeResponse> Acknowledge(uint64_t cursor,
                                                                  std::string acknowledged_by);
+
+  // Records this node's outcome for the delivery at `cursor` (e.g. no further action, with the
+  // rationale), which the sender then sees in GetStatus with the route to challenge it.
+  absl::StatusOr<safeguard::v1::Outcome> RecordOutcome(safeguard::v1::RecordOutcomeRequest request);
   absl::StatusOr<safeguard::v1::NotificationStatus> GetStatus(std::string notification_id);
 
   // For tests and advanced callers: the raw stub, with no local checks or retries.

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -48,7 +49,10 @@ TEST_F(BrokerTest, ConcernReachesFrontDoorAndSenderSeesAcknowledgement) {
   EXPECT_FALSE(sent->duplicate());
   ASSERT_EQ(sent->recipients_size(), 1);
   EXPECT_EQ(sent->recipients(0).node_id(), "fd-swindon");
-  EXPECT_EQ(sent->recipients(0).reason(), "front door for area swindon");
+  EXPECT_EQ(sent->recipients(0).reason(),
+            "front door for area swindon (child not known to the registry)");
+  EXPECT_EQ(sent->recipients(0).role(), "front-door");
+  EXPECT_EQ(sent->recipients(0).child_match(), "unmatched");
 
   std::vector<Delivery> inbox = Backlog(*fd);
   ASSERT_EQ(inbox.size(), 1u);
@@ -97,16 +101,21 @@ TEST_F(BrokerTest, NamedRecipientsEachGetWhatThePolicyAllows) {
   n.add_recipients("csc-team-north");
   auto sent = police->Submit(n);
   ASSERT_TRUE(sent.ok()) << sent.status();
-  ASSERT_EQ(sent->recipients_size(), 2);
+  // Naming nodes adds them: the child's front door (no plan known) still receives it.
+  std::map<std::string, safeguard::v1::Recipient> by_node;
   for (const auto& r : sent->recipients()) {
+    by_node[r.node_id()] = r;
     EXPECT_TRUE(r.shared()) << r.node_id() << ": " << r.decision_reason();
     EXPECT_FALSE(r.rule_id().empty());
     EXPECT_EQ(r.policy_digest().size(), 64u);
   }
-  EXPECT_EQ(sent->recipients(0).rule_id(), "operation-encompass");
+  ASSERT_EQ(by_node.size(), 3u);
+  EXPECT_EQ(by_node["school-oakfield"].rule_id(), "operation-encompass");
+  EXPECT_EQ(by_node["school-oakfield"].reason(), "named by sender");
+  EXPECT_EQ(by_node["fd-swindon"].role(), "front-door");
   EXPECT_EQ(Backlog(*partnership_.Client("school-oakfield")).size(), 1u);
   EXPECT_EQ(Backlog(*partnership_.Client("csc-team-north")).size(), 1u);
-  EXPECT_TRUE(Backlog(*partnership_.Client("fd-swindon")).empty());
+  EXPECT_EQ(Backlog(*partnership_.Client("fd-swindon")).size(), 1u);
 }
 
 TEST_F(BrokerTest, WithheldShareTellsTheSenderWhyAndDeliversNothing) {
