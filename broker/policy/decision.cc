@@ -206,4 +206,113 @@ std::string DecisionToJson(const Decision& d) {
   return o.Done();
 }
 
+std::string FormatFlagRequest(const FlagRequest& r) {
+  return absl::StrCat("flag to=", RecipientRoleName(r.recipient),
+                      " status=", ChildStatusName(r.status));
+}
+
+std::vector<FlagField> FlagDecision::Withheld() const {
+  std::vector<FlagField> out;
+  if (!shared) return out;
+  for (int f = 0; f < kFlagFieldCount; ++f) {
+    if (!fields.count(static_cast<FlagField>(f))) out.push_back(static_cast<FlagField>(f));
+  }
+  return out;
+}
+
+namespace {
+
+template <typename Set, typename NameOf>
+std::vector<std::string> NamesOf(const Set& set, NameOf name_of) {
+  std::vector<std::string> out;
+  for (const auto& v : set) out.emplace_back(name_of(v));
+  return out;
+}
+
+std::string OrNone(const std::vector<std::string>& names) {
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
+std::string FormatFlagDecision(const FlagDecision& d) {
+  std::string out = absl::StrCat(
+      d.shared ? "SHARE" : "NO FLAG", " of ", ChildStatusName(d.request.status), " plans to ",
+      RecipientRoleName(d.request.recipient), " under flag rule ", d.rule_id,
+      d.rule_line > 0 ? absl::StrCat(" (line ", d.rule_line, ")") : "", "\n");
+  absl::StrAppend(&out, "  reason:    ", d.reason, "\n");
+  if (d.basis) {
+    const LawfulBasis& b = *d.basis;
+    absl::StrAppend(&out, "  basis:     ", b.name,
+                    b.description.empty() ? "" : absl::StrCat(" - ", b.description), "\n");
+    absl::StrAppend(&out, "  regime:    UK GDPR: Art ", b.article6);
+    if (!b.article9.empty()) absl::StrAppend(&out, "; Art ", b.article9);
+    if (!b.schedule1.empty()) absl::StrAppend(&out, "; ", b.schedule1);
+    absl::StrAppend(&out, "\n  consent:   ", b.consent, "\n");
+    absl::StrAppend(&out, "  gateway:   ", b.statutory_gateway, "\n");
+  }
+  absl::StrAppend(&out, "  fields:    ", OrNone(NamesOf(d.fields, FlagFieldName)), "\n");
+  absl::StrAppend(&out, "  withheld:  ", OrNone(NamesOf(d.Withheld(), FlagFieldName)), "\n");
+  if (d.shared) {
+    std::vector<std::string> notify;
+    for (int r = 0; r < kLookupReasonCount; ++r) {
+      if (!d.SilentLookUp(static_cast<LookupReason>(r))) {
+        notify.emplace_back(LookupReasonName(static_cast<LookupReason>(r)));
+      }
+    }
+    absl::StrAppend(&out, "  look-ups that notify the lead worker: ", OrNone(notify),
+                    "; silent: ", OrNone(NamesOf(d.silent_look_ups, LookupReasonName)), "\n");
+  }
+  for (const Citation& c : d.citations) {
+    absl::StrAppend(&out, "  cites:     ", c.id, ": ", c.title,
+                    c.url.empty() ? "" : absl::StrCat(" <", c.url, ">"), "\n");
+  }
+  return out;
+}
+
+std::string FlagDecisionToJson(const FlagDecision& d) {
+  JsonObject o;
+  o.Reserve(1024);
+  o.Str("flag", d.shared ? "share" : "withhold")
+      .Raw("request", JsonObject()
+                          .Str("recipient", RecipientRoleName(d.request.recipient))
+                          .Str("status", ChildStatusName(d.request.status))
+                          .Done())
+      .Str("rule", d.rule_id)
+      .Int("rule_line", d.rule_line)
+      .Raw("policy", JsonObject()
+                         .Str("name", d.policy_name)
+                         .Str("version", d.policy_version)
+                         .Str("sha256", d.policy_digest)
+                         .Done());
+  if (d.basis) {
+    const LawfulBasis& b = *d.basis;
+    o.Raw("basis", JsonObject()
+                       .Str("name", b.name)
+                       .Str("description", b.description)
+                       .Str("regime", RegimeName(b.regime))
+                       .Str("article6", b.article6)
+                       .Str("article9", b.article9)
+                       .Str("schedule1", b.schedule1)
+                       .Str("statutory_gateway", b.statutory_gateway)
+                       .Str("consent", b.consent)
+                       .Done());
+  }
+  o.Raw("fields", JsonStrings(NamesOf(d.fields, FlagFieldName)))
+      .Raw("withheld", JsonStrings(NamesOf(d.Withheld(), FlagFieldName)))
+      .Raw("silent_look_ups", JsonStrings(NamesOf(d.silent_look_ups, LookupReasonName)));
+  std::string citations = "[";
+  for (size_t i = 0; i < d.citations.size(); ++i) {
+    if (i) citations.push_back(',');
+    citations += JsonObject()
+                     .Str("id", d.citations[i].id)
+                     .Str("title", d.citations[i].title)
+                     .Str("url", d.citations[i].url)
+                     .Done();
+  }
+  citations.push_back(']');
+  o.Raw("citations", citations).Str("reason", d.reason);
+  return o.Done();
+}
+
 }  // namespace safeguard::policy

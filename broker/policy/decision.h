@@ -6,6 +6,7 @@
 #define SAFEGUARD_BROKER_POLICY_DECISION_H_
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,49 @@ struct Decision {
 std::string FormatDecision(const Decision& decision);
 // One JSON object, keys in snake_case, for logs and scripts.
 std::string DecisionToJson(const Decision& decision);
+
+// One question about flags (registry.proto `Flag`): what may a node of this role, which serves
+// the child, be told about the child's plan of this status? A value type.
+struct FlagRequest {
+  RecipientRole recipient = RecipientRole::kGp;  // gp, health or school; any other is told nothing
+  ChildStatus status = ChildStatus::kNoPlan;     // the plan's status (the most protective open one)
+};
+
+// "flag to=gp status=child-protection"
+std::string FormatFlagRequest(const FlagRequest& request);
+
+// The rule id recorded when no flag rule decided.
+inline constexpr char kDefaultFlagRuleId[] = "default-no-flag";
+
+// A flag decision record. A value type.
+// Invariants: shared <=> basis is set <=> fields is not empty; shared => fields contains
+// kPlanType; !shared => silent_look_ups is empty; reason and policy_digest are never empty.
+struct FlagDecision {
+  bool shared =
+      false;  // false: this role is told nothing about this plan (not even that it exists)
+  FlagRequest request;
+  std::string rule_id;  // the flag rule that decided; kDefaultFlagRuleId when none matched
+  int rule_line = 0;    // its line in the policy file (0 for the default)
+  std::optional<LawfulBasis> basis;        // shares only
+  std::set<FlagField> fields;              // shares only; always holds kPlanType
+  std::set<LookupReason> silent_look_ups;  // look-ups that do NOT notify the lead worker
+  std::vector<Citation> citations;         // the rule's (or the default's), then the basis's
+  std::string reason;                      // a sentence, shares and withholdings alike
+  std::string policy_name;
+  std::string policy_version;
+  std::string policy_digest;  // lowercase hex SHA-256 of the policy file's bytes
+
+  bool Shares(FlagField f) const { return fields.count(f) != 0; }
+  // The fields of a shared flag this role does not see, in FlagField order (Flag.withheld).
+  std::vector<FlagField> Withheld() const;
+  // True when a look-up for `r` by this role must NOT notify the lead worker. A look-up of a
+  // plan that is not shared with the role notifies nobody either: the role was told nothing.
+  bool SilentLookUp(LookupReason r) const { return silent_look_ups.count(r) != 0; }
+};
+
+// A multi-line description for people, and one JSON object (as for Decision).
+std::string FormatFlagDecision(const FlagDecision& decision);
+std::string FlagDecisionToJson(const FlagDecision& decision);
 
 }  // namespace safeguard::policy
 

@@ -22,7 +22,8 @@ struct Diagnostic {
     kUnlawful,     // a rule the language's legal checks refuse (basis, consent, dataset)
     kConflict,     // overlapping share rules with different outcomes and no order between them
     kNeverFires,   // a rule (or one of its recipients) that can never decide
-    kShadowed,     // a withhold rule silently overrides part of a share rule
+    kShadowed,     // a withhold rule silently overrides part of a share rule, or a flag rule
+                   // is entirely decided by earlier flag rules
     kUnusedOverride,
   };
 

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "broker/policy/internal/yaml_reader.h"
 
 namespace safeguard::policy {
@@ -60,11 +61,23 @@ class CaseParser {
     PolicyCase c;
     c.line = r_.MarkOf(node).line;
     MapEntries keys;
-    if (!r_.Map(node, "a case", {"name", "given", "expect"}, &keys)) return;
+    if (!r_.Map(node, "a case", {"name", "given", "flag", "expect"}, &keys)) return;
     if (const MapEntry* e = r_.Require(keys, "name", node, "every case")) {
       c.name = r_.String(e->value, "case name").value_or("");
     }
     std::string what = absl::StrCat("case '", c.name, "'");
+    if (const MapEntry* f = keys.Find("flag")) {
+      if (keys.Find("given")) {
+        r_.Error(Kind::kSyntax, f->key_node,
+                 absl::StrCat(what,
+                              " has both 'given' and 'flag': a case asks about a "
+                              "notification or about a flag, not both"));
+        return;
+      }
+      ParseFlagCase(*f, keys, node, what, &c);
+      out_.cases.push_back(std::move(c));
+      return;
+    }
     if (const MapEntry* e = r_.Require(keys, "given", node, what)) ParseGiven(e->value, what, &c);
     if (const MapEntry* e = r_.Require(keys, "expect", node, what)) {
       MapEntries roles;
@@ -191,6 +204,80 @@ class CaseParser {
     c->expect.push_back(std::move(x));
   }
 
+  // flag: {to: ROLE, status: STATUS}; expect: share | withhold | {decision, rule, basis,
+  // fields, silent-look-ups, reason}.
+  void ParseFlagCase(const MapEntry& flag, const MapEntries& keys, const YAML::Node& node,
+                     const std::string& case_what, PolicyCase* c) {
+    std::string what = absl::StrCat(case_what, " flag");
+    FlagRequest q;
+    MapEntries fk;
+    if (r_.Map(flag.value, what, {"to", "status"}, &fk)) {
+      Name(fk, "to", flag.value, what, ParseRecipientRole, AllRecipientRoleNames(), &q.recipient);
+      Name(fk, "status", flag.value, what, ParseChildStatus, AllChildStatusNames(), &q.status);
+    }
+    c->flag = q;
+    const MapEntry* e = r_.Require(keys, "expect", node, case_what);
+    if (e == nullptr) return;
+    FlagExpectation x;
+    x.line = r_.MarkOf(e->key_node).line;
+    std::string w = absl::StrCat(case_what, " expect");
+    auto outcome = [&](const YAML::Node& n) {
+      auto s = r_.String(n, w);
+      if (s && (*s == "share" || *s == "withhold")) {
+        x.shared = *s == "share";
+        return true;
+      }
+      if (s) r_.Error(Kind::kUnknownName, n, absl::StrCat(w, " must be share or withhold"));
+      return false;
+    };
+    if (e->value.IsScalar()) {
+      if (outcome(e->value)) c->flag_expect = x;
+      return;
+    }
+    MapEntries xk;
+    if (!r_.Map(e->value, w, {"decision", "rule", "basis", "fields", "silent-look-ups", "reason"},
+                &xk)) {
+      return;
+    }
+    const MapEntry* d = r_.Require(xk, "decision", e->value, w);
+    if (d == nullptr || !outcome(d->value)) return;
+    auto text = [&](absl::string_view key, std::optional<std::string>* out) {
+      if (const MapEntry* k = xk.Find(key)) *out = r_.String(k->value, absl::StrCat(w, " ", key));
+    };
+    text("rule", &x.rule);
+    text("basis", &x.basis);
+    text("reason", &x.reason);
+    if (const MapEntry* k = xk.Find("fields")) {
+      x.fields = NameSet<FlagField>(k->value, absl::StrCat(w, " fields"), ParseFlagField,
+                                    AllFlagFieldNames());
+    }
+    if (const MapEntry* k = xk.Find("silent-look-ups")) {
+      x.silent_look_ups = NameSet<LookupReason>(k->value, absl::StrCat(w, " silent-look-ups"),
+                                                ParseLookupReason, AllLookupReasonNames());
+    }
+    c->flag_expect = x;
+  }
+
+  // A list of names as a set; `[]` is the empty set.
+  template <typename T, typename ParseFn>
+  std::set<T> NameSet(const YAML::Node& node, const std::string& what, ParseFn parse,
+                      absl::string_view known) {
+    std::set<T> out;
+    if (node.IsSequence() && node.size() == 0) return out;
+    auto items = r_.ScalarList(node, what);
+    if (!items) return out;
+    for (const YAML::Node& item : *items) {
+      auto v = parse(item.Scalar());
+      if (!v) {
+        r_.Error(Kind::kUnknownName, item,
+                 absl::StrCat("unknown name '", item.Scalar(), "' in ", what, "; known: ", known));
+        continue;
+      }
+      out.insert(*v);
+    }
+    return out;
+  }
+
   YamlReader r_;
   CaseFile out_;
 };
@@ -212,10 +299,60 @@ absl::StatusOr<CaseFile> LoadCaseFile(const std::string& path) {
   return ParseCases(path, s.str());
 }
 
+namespace {
+
+template <typename Set, typename NameOf>
+std::string SetString(const Set& set, NameOf name_of) {
+  std::vector<std::string> names;
+  for (const auto& v : set) names.emplace_back(name_of(v));
+  return names.empty() ? "none" : absl::StrJoin(names, ", ");
+}
+
+// The failures of one flag case.
+std::vector<std::string> CheckFlag(const SharingPolicy& policy, const FlagRequest& q,
+                                   const FlagExpectation& x) {
+  FlagDecision d = policy.EvaluateFlag(q);
+  std::vector<std::string> wrong;
+  if (d.shared != x.shared) {
+    wrong.push_back(absl::StrCat("expected ", x.shared ? "share" : "withhold", ", got ",
+                                 d.shared ? "share" : "withhold", " (", d.reason, ")"));
+  }
+  if (x.rule && d.rule_id != *x.rule) {
+    wrong.push_back(absl::StrCat("expected flag rule ", *x.rule, ", decided by ", d.rule_id));
+  }
+  std::string basis = d.basis ? d.basis->name : "none";
+  if (x.basis && basis != *x.basis) {
+    wrong.push_back(absl::StrCat("expected basis ", *x.basis, ", got ", basis));
+  }
+  if (x.fields && d.fields != *x.fields) {
+    wrong.push_back(absl::StrCat("expected fields ", SetString(*x.fields, FlagFieldName),
+                                 ", shared ", SetString(d.fields, FlagFieldName)));
+  }
+  if (x.silent_look_ups && d.silent_look_ups != *x.silent_look_ups) {
+    wrong.push_back(absl::StrCat("expected silent look-ups ",
+                                 SetString(*x.silent_look_ups, LookupReasonName), ", got ",
+                                 SetString(d.silent_look_ups, LookupReasonName)));
+  }
+  if (x.reason && !absl::StrContains(d.reason, *x.reason)) {
+    wrong.push_back(
+        absl::StrCat("expected the reason to mention '", *x.reason, "', got '", d.reason, "'"));
+  }
+  return wrong;
+}
+
+}  // namespace
+
 CaseResults RunCases(const SharingPolicy& policy, const CaseFile& cases) {
   CaseResults results;
   for (const PolicyCase& c : cases.cases) {
     bool ok = true;
+    if (c.flag && c.flag_expect) {
+      for (std::string& w : CheckFlag(policy, *c.flag, *c.flag_expect)) {
+        ok = false;
+        results.failures.push_back({c.name, cases.file, c.flag_expect->line,
+                                    absl::StrCat(FormatFlagRequest(*c.flag), ": ", std::move(w))});
+      }
+    }
     for (const Expectation& x : c.expect) {
       SharingRequest q = c.request;
       q.recipient = x.recipient;

@@ -1,10 +1,12 @@
 // Test cases for a sharing policy, as OPA's policy tests are: a YAML file of requests with the
-// decisions expected for named recipients (deploy/policy/england.cases.yaml, docs/policy.md).
+// decisions expected for named recipients, and of flag questions (role, plan status) with the
+// flag expected (deploy/policy/england.cases.yaml, docs/policy.md).
 // `safeguardctl policy test POLICY CASES` runs them; so does the default policy's unit test.
 #ifndef SAFEGUARD_BROKER_POLICY_POLICY_CASES_H_
 #define SAFEGUARD_BROKER_POLICY_POLICY_CASES_H_
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,11 +31,26 @@ struct Expectation {
   std::optional<std::string> reason;   // text the reason must contain
 };
 
+// What a flag case expects; unset parts are not checked.
+struct FlagExpectation {
+  int line = 0;
+  bool shared = false;
+  std::optional<std::string> rule;
+  std::optional<std::string> basis;
+  std::optional<std::set<FlagField>> fields;              // exactly the fields shared
+  std::optional<std::set<LookupReason>> silent_look_ups;  // exactly the silent reasons
+  std::optional<std::string> reason;                      // text the reason must contain
+};
+
+// A case is either about a notification (`given` + `expect` per role) or about a flag
+// (`flag: {to, status}` + `expect` for that role).
 struct PolicyCase {
   std::string name;
   int line = 0;
   SharingRequest request;  // request.recipient is set from each expectation
   std::vector<Expectation> expect;
+  std::optional<FlagRequest> flag;  // set for a flag case
+  std::optional<FlagExpectation> flag_expect;
 };
 
 struct CaseFile {

@@ -155,10 +155,74 @@ Explanation SharingPolicy::Explain(const SharingRequest& request) const {
   return out;
 }
 
+FlagDecision SharingPolicy::EvaluateFlag(const FlagRequest& request) const {
+  const CompiledPolicy& p = *compiled_;
+  int role = Index(request.recipient);
+  int status = Index(request.status);
+  if (role < 0 || role >= kRecipientRoleCount || status < 0 || status >= kChildStatusCount) {
+    // Values outside the enums (a cast from untrusted input): told nothing.
+    FlagDecision d =
+        p.flag_table[internal::FlagCellIndex(RecipientRole::kAuditor, ChildStatus::kNoPlan)];
+    d.request = request;
+    return d;
+  }
+  return p.flag_table[internal::FlagCellIndex(request.recipient, request.status)];
+}
+
+FlagExplanation SharingPolicy::ExplainFlag(const FlagRequest& request) const {
+  const CompiledPolicy& p = *compiled_;
+  FlagExplanation out;
+  out.decision = EvaluateFlag(request);
+  int winner = -1;
+  const auto& flags = p.model.flags;
+  for (size_t i = 0; i < flags.size(); ++i) {
+    const internal::FlagRuleModel& f = flags[i];
+    RuleTrace t;
+    t.rule_id = f.id;
+    t.line = f.mark.line;
+    t.outcome = Outcome::kShare;
+    bool for_role = false;
+    std::vector<std::string> roles;
+    for (const auto& [r, mark] : f.to) {
+      for_role = for_role || r == request.recipient;
+      roles.emplace_back(RecipientRoleName(r));
+    }
+    if (!f.valid) {
+      t.verdict = RuleTrace::Verdict::kNotMatched;
+      t.detail = "has errors: left out";
+    } else if (!for_role) {
+      t.verdict = RuleTrace::Verdict::kNotForRecipient;
+      t.detail = absl::StrCat("flags only to ", absl::StrJoin(roles, ", "));
+    } else if (!f.Matches(request.recipient, request.status)) {
+      std::vector<std::string> statuses;
+      for (int s = 0; s < kChildStatusCount; ++s) {
+        if ((f.statuses >> s) & 1)
+          statuses.emplace_back(ChildStatusName(static_cast<ChildStatus>(s)));
+      }
+      t.verdict = RuleTrace::Verdict::kNotMatched;
+      t.detail = absl::StrCat("status ", ChildStatusName(request.status),
+                              " is not among: ", absl::StrJoin(statuses, ", "));
+    } else if (winner < 0) {
+      winner = static_cast<int>(i);
+      t.verdict = RuleTrace::Verdict::kDecided;
+      t.detail = "the first flag rule that matches: decides";
+    } else {
+      t.verdict = RuleTrace::Verdict::kOverridden;
+      t.detail = absl::StrCat("matches, but '", flags[winner].id, "' (line ",
+                              flags[winner].mark.line, ") comes first and decides");
+    }
+    out.rules.push_back(std::move(t));
+  }
+  return out;
+}
+
 const std::string& SharingPolicy::name() const { return compiled_->model.name; }
 const std::string& SharingPolicy::version() const { return compiled_->model.version; }
 const std::string& SharingPolicy::digest() const { return compiled_->digest; }
 const std::string& SharingPolicy::file() const { return compiled_->model.file; }
 int SharingPolicy::rule_count() const { return static_cast<int>(compiled_->model.rules.size()); }
+int SharingPolicy::flag_rule_count() const {
+  return static_cast<int>(compiled_->model.flags.size());
+}
 
 }  // namespace safeguard::policy

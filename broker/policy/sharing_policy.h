@@ -13,6 +13,14 @@
 // over share rules (forbid overrides permit); among share rules the most specific wins (the one
 // whose match is a strict subset of the other's, or that names the other in `overrides`);
 // overlapping share rules with different outcomes and no such order make the policy invalid.
+//
+// Flags (the `flags:` section): what a GP, health or school node serving a child is told about
+// the child's plan. The first flag rule (file order) naming the role and the plan's status
+// decides; none matching means the role is told nothing.
+//
+//   FlagDecision f = policy->EvaluateFlag({.recipient = RecipientRole::kGp,
+//                                          .status = ChildStatus::kChildProtection});
+//   if (f.shared && !f.SilentLookUp(LookupReason::kAttendance)) { /* notify the lead worker */ }
 #ifndef SAFEGUARD_BROKER_POLICY_SHARING_POLICY_H_
 #define SAFEGUARD_BROKER_POLICY_SHARING_POLICY_H_
 
@@ -51,6 +59,13 @@ struct Explanation {
   std::vector<RuleTrace> rules;  // every rule of the policy, in file order
 };
 
+struct FlagExplanation {
+  FlagDecision decision;
+  // Every flag rule, in file order (outcome kShare): kDecided, kOverridden (matches, but an
+  // earlier flag rule decided), kNotMatched (names the role, not the status) or kNotForRecipient.
+  std::vector<RuleTrace> rules;
+};
+
 // Immutable once loaded; thread-safe.
 class SharingPolicy {
  public:
@@ -77,11 +92,18 @@ class SharingPolicy {
   // request rule by rule); for tools, not the delivery path.
   Explanation Explain(const SharingRequest& request) const;
 
+  // What a node of request.recipient is told about a plan of request.status (registry flags and
+  // look-ups). Never fails: a role other than gp, health or school, or status no-plan, is told
+  // nothing, with a reason. One table lookup and a copy of a prebuilt record.
+  FlagDecision EvaluateFlag(const FlagRequest& request) const;
+  FlagExplanation ExplainFlag(const FlagRequest& request) const;
+
   const std::string& name() const;
   const std::string& version() const;
   const std::string& digest() const;  // lowercase hex SHA-256 of the file's bytes
   const std::string& file() const;
   int rule_count() const;
+  int flag_rule_count() const;
   // Warnings found at load (rules that never fire, shadowed shares, unused overrides).
   const std::vector<Diagnostic>& warnings() const { return warnings_; }
 

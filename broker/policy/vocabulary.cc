@@ -24,6 +24,10 @@ constexpr std::array<absl::string_view, kConsentStateCount> kConsentNames = {
 constexpr std::array<absl::string_view, 5> kReasonNames = {
     "", "cannot-be-given", "cannot-reasonably-obtain", "would-prejudice-protection",
     "not-the-lawful-basis"};
+constexpr std::array<absl::string_view, kFlagFieldCount> kFlagFieldNames = {
+    "plan-type", "lead-worker", "escalation-contact", "plan-dates"};
+constexpr std::array<absl::string_view, kLookupReasonCount> kLookupReasonNames = {
+    "attendance", "registration", "record-check"};
 constexpr absl::string_view kLeadWorker = "lead-worker";
 constexpr absl::string_view kTypePrefix = "NOTIFICATION_TYPE_";
 
@@ -127,6 +131,35 @@ int TypeIndex(NotificationType type) {
   int n = static_cast<int>(type);
   if (n <= 0 || n >= 256) return -1;
   return Types().index[n];
+}
+
+absl::string_view FlagFieldName(FlagField f) { return kFlagFieldNames[static_cast<int>(f)]; }
+std::optional<FlagField> ParseFlagField(absl::string_view name) {
+  int i = Find(kFlagFieldNames, name);
+  if (i < 0) return std::nullopt;
+  return static_cast<FlagField>(i);
+}
+
+absl::string_view LookupReasonName(LookupReason r) {
+  return kLookupReasonNames[static_cast<int>(r)];
+}
+std::optional<LookupReason> ParseLookupReason(absl::string_view name) {
+  int i = Find(kLookupReasonNames, name);
+  if (i < 0) return std::nullopt;
+  return static_cast<LookupReason>(i);
+}
+
+std::string AllFlagFieldNames() { return absl::StrJoin(kFlagFieldNames, ", "); }
+std::string AllLookupReasonNames() { return absl::StrJoin(kLookupReasonNames, ", "); }
+
+bool IsFlagRecipient(RecipientRole role) {
+  return role == RecipientRole::kGp || role == RecipientRole::kHealth ||
+         role == RecipientRole::kSchool;
+}
+std::string AllFlagRecipientNames() {
+  return absl::StrCat(RecipientRoleName(RecipientRole::kGp), ", ",
+                      RecipientRoleName(RecipientRole::kHealth), ", ",
+                      RecipientRoleName(RecipientRole::kSchool));
 }
 
 std::string AllChildStatusNames() { return absl::StrJoin(kStatusNames, ", "); }

@@ -5,7 +5,13 @@
 //
 // Notification types come from the proto descriptor, so a type added to
 // proto/safeguard/v1/notification.proto is known here at once (and the default policy's
-// coverage test fails until a rule covers it).
+// coverage test fails until a rule covers it): NOTIFICATION_TYPE_HEALTH_ATTENDANCE is
+// "health-attendance", NOTIFICATION_TYPE_FLAG_LOOKED_UP (sent by the broker itself) is
+// "flag-looked-up".
+//
+// Flags (registry.proto `Flag`) have words of their own: the parts of a flag a role may see
+// ("plan-type", "lead-worker", "escalation-contact", "plan-dates") and why a node looked a child
+// up ("attendance", "registration", "record-check").
 #ifndef SAFEGUARD_BROKER_POLICY_VOCABULARY_H_
 #define SAFEGUARD_BROKER_POLICY_VOCABULARY_H_
 
@@ -100,6 +106,36 @@ std::string AllConsentStateNames();
 std::string AllNotSoughtReasonNames();
 std::string AllRecipientRoleNames();
 std::string AllFieldNames();
+
+// The parts of a flag (registry.proto `Flag`) a flag rule may share with a role. plan-type is
+// the flag itself and is always shared when anything is.
+enum class FlagField : uint8_t {
+  kPlanType,           // "plan-type": Flag.plan_type
+  kLeadWorker,         // "lead-worker": Flag.lead_worker
+  kEscalationContact,  // "escalation-contact": Flag.escalation_contact
+  kPlanDates,          // "plan-dates": Flag.plan_start and Flag.next_review
+};
+inline constexpr int kFlagFieldCount = 4;
+
+// Why a GP, health or school node looked a child up (registry.proto `LookupReason`, same order
+// from 1: LOOKUP_REASON_ATTENDANCE = 1 is kAttendance).
+enum class LookupReason : uint8_t {
+  kAttendance,    // "attendance": the child is attending now (appointment, A&E, admission)
+  kRegistration,  // "registration": registering the child
+  kRecordCheck,   // "record-check": a routine check of the record
+};
+inline constexpr int kLookupReasonCount = 3;
+
+absl::string_view FlagFieldName(FlagField f);
+std::optional<FlagField> ParseFlagField(absl::string_view name);
+absl::string_view LookupReasonName(LookupReason r);
+std::optional<LookupReason> ParseLookupReason(absl::string_view name);
+std::string AllFlagFieldNames();
+std::string AllLookupReasonNames();
+
+// The roles that register the children they serve and may receive flags: gp, health, school.
+bool IsFlagRecipient(RecipientRole role);
+std::string AllFlagRecipientNames();  // "gp, health, school"
 
 // A set of disclosable fields as a bitmask (bit n = DisclosableField n). A value type.
 class FieldSet {

@@ -198,6 +198,7 @@ class Compiler {
     ReportNeverFires();
     ReportShadows();
     ReportUnusedOverrides();
+    BuildFlags();
   }
 
  private:
@@ -513,6 +514,132 @@ class Compiler {
                             "', but the two never match the same request for the same "
                             "recipient; remove it"));
       }
+    }
+  }
+
+  FlagDecision FlagTemplate(RecipientRole role, ChildStatus status) const {
+    FlagDecision d;
+    d.request = {role, status};
+    d.policy_name = p_.model.name;
+    d.policy_version = p_.model.version;
+    d.policy_digest = p_.digest;
+    return d;
+  }
+
+  FlagDecision DefaultFlag(RecipientRole role, ChildStatus status) const {
+    FlagDecision d = FlagTemplate(role, status);
+    d.rule_id = kDefaultFlagRuleId;
+    d.citations = CitationsOf(p_.model, p_.model.default_citations);
+    std::string r(RecipientRoleName(role));
+    if (status == ChildStatus::kNoPlan) {
+      d.reason = "The child has no plan, so there is nothing to flag.";
+    } else if (!IsFlagRecipient(role)) {
+      d.reason = absl::StrCat("Flags go only to the nodes that register the children they serve (",
+                              AllFlagRecipientNames(), "); ", r,
+                              " is told nothing about this plan by a flag.");
+    } else {
+      d.reason = absl::StrCat("No flag rule of this policy tells ", r, " about ",
+                              ChildStatusName(status), " plans, so ", r,
+                              " is told nothing about this plan (share only what is necessary, "
+                              "with those who need to know).");
+    }
+    return d;
+  }
+
+  FlagDecision FlagVerdict(int index, RecipientRole role, ChildStatus status) const {
+    const PolicyModel& m = p_.model;
+    const FlagRuleModel& f = m.flags[index];
+    const BasisModel& b = m.bases.at(f.basis);
+    FlagDecision d = FlagTemplate(role, status);
+    d.shared = true;
+    d.rule_id = f.id;
+    d.rule_line = f.mark.line;
+    LawfulBasis basis;
+    basis.name = b.name;
+    basis.description = b.description;
+    basis.regime = Regime::kUkGdpr;
+    basis.article6 = b.article6;
+    basis.article9 = b.article9;
+    basis.schedule1 = b.schedule1;
+    basis.consent = b.RestsOnConsent()
+                        ? "given: the plan, and so its flag, rests on the family's agreement"
+                        : b.uk_without_consent;
+    basis.statutory_gateway = b.gateway;
+    d.basis = std::move(basis);
+    for (int i = 0; i < kFlagFieldCount; ++i) {
+      if ((f.fields >> i) & 1) d.fields.insert(static_cast<FlagField>(i));
+    }
+    std::vector<std::string> silent, notify, shown;
+    for (int i = 0; i < kLookupReasonCount; ++i) {
+      auto reason = static_cast<LookupReason>(i);
+      if ((f.silent_look_ups >> i) & 1) {
+        d.silent_look_ups.insert(reason);
+        silent.emplace_back(LookupReasonName(reason));
+      } else {
+        notify.emplace_back(LookupReasonName(reason));
+      }
+    }
+    for (FlagField field : d.fields) shown.emplace_back(FlagFieldName(field));
+    std::vector<std::string> cites = f.citations;
+    cites.insert(cites.end(), b.citations.begin(), b.citations.end());
+    d.citations = CitationsOf(m, cites);
+    std::string look_ups;
+    if (notify.empty()) {
+      look_ups = "No look-up notifies the lead worker.";
+    } else if (silent.empty()) {
+      look_ups = "Every look-up notifies the lead worker.";
+    } else {
+      look_ups = absl::StrCat("A look-up for ", absl::StrJoin(notify, " or "),
+                              " notifies the lead worker; one for ", absl::StrJoin(silent, " or "),
+                              " does not.");
+    }
+    d.reason = absl::StrCat("Flag shared with ", RecipientRoleName(role), " under ", b.name, " (",
+                            ChildStatusName(status), " plan): ", absl::StrJoin(shown, ", "), ". ",
+                            look_ups);
+    return d;
+  }
+
+  // First match in file order decides. A valid flag rule every (role, status) of which an
+  // earlier rule already decides can never decide anything: a warning, like a share rule that
+  // never fires.
+  void BuildFlags() {
+    const PolicyModel& m = p_.model;
+    p_.flag_table.clear();
+    p_.flag_winner.assign(static_cast<size_t>(kRecipientRoleCount) * kChildStatusCount, -1);
+    std::vector<int> wins(m.flags.size(), 0);
+    for (int role = 0; role < kRecipientRoleCount; ++role) {
+      for (int status = 0; status < kChildStatusCount; ++status) {
+        auto r = static_cast<RecipientRole>(role);
+        auto s = static_cast<ChildStatus>(status);
+        int winner = -1;
+        for (size_t i = 0; i < m.flags.size() && winner < 0; ++i) {
+          if (m.flags[i].valid && m.flags[i].Matches(r, s)) winner = static_cast<int>(i);
+        }
+        p_.flag_winner[FlagCellIndex(r, s)] = winner;
+        if (winner >= 0) ++wins[winner];
+        p_.flag_table.push_back(winner < 0 ? DefaultFlag(r, s) : FlagVerdict(winner, r, s));
+      }
+    }
+    for (size_t i = 0; i < m.flags.size(); ++i) {
+      const FlagRuleModel& f = m.flags[i];
+      if (!f.valid || wins[i] > 0 || f.to.empty() || f.statuses == 0) continue;
+      std::set<std::string> by;
+      for (const auto& [role, mark] : f.to) {
+        for (int s = 0; s < kChildStatusCount; ++s) {
+          if (!((f.statuses >> s) & 1)) continue;
+          int w = p_.flag_winner[FlagCellIndex(role, static_cast<ChildStatus>(s))];
+          if (w >= 0) {
+            by.insert(absl::StrCat("'", m.flags[w].id, "' (line ", m.flags[w].mark.line, ")"));
+          }
+        }
+      }
+      Report(Severity::kWarning, Kind::kShadowed, f.mark, f.id,
+             absl::StrCat("flag rule '", f.id,
+                          "' can never decide: every role and status it names is decided "
+                          "first by ",
+                          absl::StrJoin(by, ", "),
+                          " (the first matching flag rule decides); remove it, or move it "
+                          "above and narrow it"));
     }
   }
 

@@ -59,6 +59,11 @@ struct CompiledPolicy {
   std::vector<uint16_t> table;                    // cell -> verdict
   uint16_t unknown_type_verdict = 0;              // for a type the policy cannot know
   std::vector<uint8_t> beats;                     // entries x entries: Beats(), precomputed
+  // Flags: [role * kChildStatusCount + status] -> the decision, request filled in. Every role
+  // and status has one (most are the default "no flag").
+  std::vector<FlagDecision> flag_table;
+  // The index of the flag rule deciding each flag_table entry, or -1 for the default.
+  std::vector<int> flag_winner;
 
   size_t CellCount() const;
   size_t CellIndex(const Cell& c) const;
@@ -69,6 +74,10 @@ struct CompiledPolicy {
   bool SameOutcome(int a, int b) const;
   Resolution Resolve(const Cell& c) const;
 };
+
+inline size_t FlagCellIndex(RecipientRole role, ChildStatus status) {
+  return static_cast<size_t>(Index(role)) * kChildStatusCount + Index(status);
+}
 
 // Compiles `model`; appends conflicts (errors) and the analysis warnings to `diagnostics`.
 std::unique_ptr<CompiledPolicy> Compile(PolicyModel model, std::string digest,

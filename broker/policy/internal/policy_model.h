@@ -69,6 +69,12 @@ struct BasisModel {
   std::vector<std::string> citations;
   std::optional<MatchSet> requires_match;  // every rule using this basis must lie inside it
   SourceMark requires_mark;
+
+  // True when the basis applies only with consent given (CONSENT): what it shares rests on the
+  // family's agreement.
+  bool RestsOnConsent() const {
+    return requires_match && requires_match->consents == 1u << Index(ConsentState::kGiven);
+  }
 };
 
 struct RuleTarget {
@@ -99,6 +105,30 @@ struct RuleModel {
   std::vector<std::pair<std::string, SourceMark>> overrides;
 };
 
+// A flag rule (`flags:`): which plans the roles that serve a child are told of, and how much.
+struct FlagRuleModel {
+  std::string id;
+  SourceMark mark;
+  bool valid = true;  // false when the rule itself had an error: left out of the table
+  std::string description;
+  std::vector<std::string> citations;
+  std::vector<std::pair<RecipientRole, SourceMark>> to;  // gp, health or school
+  uint8_t statuses = 0;                                  // bits by ChildStatus; never kNoPlan
+  SourceMark status_mark;
+  uint8_t fields = 0;  // bits by FlagField; kPlanType always set once parsed
+  std::string basis;
+  SourceMark basis_mark;
+  uint8_t silent_look_ups = 0;  // bits by LookupReason
+
+  bool Matches(RecipientRole role, ChildStatus status) const {
+    if (!((statuses >> static_cast<int>(status)) & 1)) return false;
+    for (const auto& [r, m] : to) {
+      if (r == role) return true;
+    }
+    return false;
+  }
+};
+
 struct PolicyModel {
   std::string file;
   std::string name;
@@ -112,6 +142,7 @@ struct PolicyModel {
   std::string default_reason;
   std::vector<std::string> default_citations;
   std::vector<RuleModel> rules;
+  std::vector<FlagRuleModel> flags;  // file order: the first matching one decides
 };
 
 }  // namespace safeguard::policy::internal

@@ -143,7 +143,7 @@ class PolicyParser {
     MapEntries top;
     if (!r_.Map(root, "the policy file",
                 {"format", "name", "version", "description", "references", "regimes", "deadlines",
-                 "datasets", "bases", "default", "rules"},
+                 "datasets", "bases", "default", "rules", "flags"},
                 &top)) {
       return;
     }
@@ -183,9 +183,214 @@ class PolicyParser {
     if (const MapEntry* e = r_.Require(top, "rules", root, "the policy file")) {
       ParseRules(e->value);
     }
+    if (const MapEntry* e = top.Find("flags")) ParseFlags(e->value);
     ValidateBases();
     for (RuleModel& rule : m_.rules) ValidateRule(rule);
     ValidateOverrideCycles();
+  }
+
+  // flags: a list of flag rules; the first whose `to` and `status` match decides.
+  void ParseFlags(const YAML::Node& node) {
+    if (node.IsNull()) return;  // `flags:` with nothing under it: no flags are shared
+    if (!node.IsSequence()) {
+      r_.Error(Kind::kSyntax, node, "flags must be a list, each item starting with '- id:'");
+      return;
+    }
+    std::set<std::string> ids;
+    for (const RuleModel& rule : m_.rules) ids.insert(rule.id);
+    for (const YAML::Node& item : node) {
+      FlagRuleModel flag;
+      flag.mark = r_.MarkOf(item);
+      int errors_before = r_.error_count();
+      ParseFlag(item, &flag);
+      if (!flag.id.empty() && !ids.insert(flag.id).second) {
+        r_.Error(Kind::kDuplicate, flag.mark,
+                 absl::StrCat("flag rule id '", flag.id,
+                              "' is used by an earlier rule or flag rule; ids must be unique: "
+                              "decisions and flags record them"));
+      }
+      flag.valid = r_.error_count() == errors_before;
+      r_.set_rule("");
+      m_.flags.push_back(std::move(flag));
+    }
+  }
+
+  void ParseFlag(const YAML::Node& node, FlagRuleModel* flag) {
+    r_.set_rule("");
+    MapEntries keys;
+    if (!r_.Map(node, "a flag rule",
+                {"id", "description", "citations", "to", "status", "fields", "basis",
+                 "silent-look-ups"},
+                &keys)) {
+      return;
+    }
+    if (const MapEntry* e = r_.Require(keys, "id", node, "every flag rule")) {
+      if (auto id = r_.String(e->value, "flag rule id")) {
+        flag->id = *id;
+        r_.set_rule(flag->id);
+        if (!IsName(*id, false)) {
+          r_.Error(Kind::kSyntax, e->value,
+                   absl::StrCat("flag rule id '", *id,
+                                "' must be lower-case letters, digits, '-', '.' or '_'"));
+        } else if (*id == kDefaultFlagRuleId || *id == kDefaultWithholdRuleId) {
+          r_.Error(Kind::kSyntax, e->value,
+                   absl::StrCat("'", *id, "' is reserved for decisions no rule made"));
+        }
+      }
+    }
+    std::string what = absl::StrCat("flag rule '", flag->id, "'");
+    if (const MapEntry* e = keys.Find("description")) {
+      flag->description = r_.String(e->value, absl::StrCat(what, " description")).value_or("");
+    }
+    const MapEntry* citations = keys.Find("citations");
+    if (citations == nullptr) {
+      r_.Error(Kind::kNoCitation, node,
+               absl::StrCat(what,
+                            " has no citations: every flag rule must cite at least one "
+                            "reference (law or guidance) for what it shares"));
+    } else {
+      flag->citations = ParseCitations(citations->value, what);
+      if (flag->citations.empty() && citations->value.IsSequence() &&
+          citations->value.size() == 0) {
+        r_.Error(Kind::kNoCitation, citations->value,
+                 absl::StrCat(what, " has an empty citations list: cite at least one reference"));
+      }
+    }
+    if (const MapEntry* e = r_.Require(keys, "to", node, what)) {
+      std::string w = absl::StrCat(what, " to");
+      if (auto items = r_.ScalarList(e->value, w)) {
+        if (items->empty()) r_.Error(Kind::kMissing, e->value, absl::StrCat(w, " names nobody"));
+        for (const YAML::Node& item : *items) {
+          auto role = Role(item, w);
+          if (!role) continue;
+          if (!IsFlagRecipient(*role)) {
+            r_.Error(Kind::kUnlawful, item,
+                     absl::StrCat(w, " names '", item.Scalar(),
+                                  "': flags go only to the nodes that register the children "
+                                  "they serve (",
+                                  AllFlagRecipientNames(), ")"));
+            continue;
+          }
+          bool twice = false;
+          for (const auto& [r, m] : flag->to) twice = twice || r == *role;
+          if (twice) {
+            r_.Error(Kind::kDuplicate, item, absl::StrCat(w, " names '", item.Scalar(), "' twice"));
+            continue;
+          }
+          flag->to.emplace_back(*role, r_.MarkOf(item));
+        }
+      }
+    }
+    if (const MapEntry* e = r_.Require(keys, "status", node, what)) {
+      std::string w = absl::StrCat(what, " status");
+      flag->status_mark = r_.MarkOf(e->value);
+      if (auto items = r_.ScalarList(e->value, w)) {
+        if (items->empty()) r_.Error(Kind::kMissing, e->value, absl::StrCat(w, " lists nothing"));
+        for (const YAML::Node& item : *items) {
+          auto status = ParseChildStatus(item.Scalar());
+          if (!status) {
+            r_.Error(Kind::kUnknownName, item,
+                     absl::StrCat("unknown child status '", item.Scalar(), "'",
+                                  DidYouMean(item.Scalar(), AllChildStatusNames()), " in ", w,
+                                  "; known: ", AllChildStatusNames()));
+          } else if (*status == ChildStatus::kNoPlan) {
+            r_.Error(Kind::kUnlawful, item,
+                     absl::StrCat(w,
+                                  " names no-plan: a child without a plan has nothing to flag, "
+                                  "and flagging them would tell others about a child "
+                                  "children's services do not work with"));
+          } else {
+            flag->statuses |= 1u << Index(*status);
+          }
+        }
+      }
+    }
+    if (const MapEntry* e = r_.Require(keys, "fields", node, what)) {
+      std::string w = absl::StrCat(what, " fields");
+      if (auto items = r_.ScalarList(e->value, w)) {
+        if (items->empty()) r_.Error(Kind::kMissing, e->value, absl::StrCat(w, " lists nothing"));
+        for (const YAML::Node& item : *items) {
+          auto field = ParseFlagField(item.Scalar());
+          if (!field) {
+            r_.Error(Kind::kUnknownName, item,
+                     absl::StrCat("unknown flag field '", item.Scalar(), "'",
+                                  DidYouMean(item.Scalar(), AllFlagFieldNames()), " in ", w,
+                                  "; the flag fields are: ", AllFlagFieldNames()));
+            continue;
+          }
+          flag->fields |= 1u << static_cast<int>(*field);
+        }
+      }
+      // plan-type is the flag itself: a flag without it would say nothing.
+      flag->fields |= 1u << static_cast<int>(FlagField::kPlanType);
+    }
+    if (const MapEntry* e = r_.Require(keys, "basis", node, what)) {
+      flag->basis = r_.String(e->value, absl::StrCat(what, " basis")).value_or("");
+      flag->basis_mark = r_.MarkOf(e->value);
+      auto it = m_.bases.find(flag->basis);
+      if (!flag->basis.empty() && it == m_.bases.end()) {
+        std::vector<std::string> names;
+        for (const auto& [name, b] : m_.bases) names.push_back(name);
+        r_.Error(
+            Kind::kUnknownName, e->value,
+            absl::StrCat(what, " names basis '", flag->basis,
+                         "', which is not under bases; defined: ", absl::StrJoin(names, ", ")));
+      } else if (it != m_.bases.end()) {
+        ValidateFlagBasis(*flag, it->second, what);
+      }
+    }
+    if (const MapEntry* e = keys.Find("silent-look-ups")) {
+      std::string w = absl::StrCat(what, " silent-look-ups");
+      // `silent-look-ups: []` is allowed: every look-up notifies the lead worker.
+      if (!(e->value.IsSequence() && e->value.size() == 0)) {
+        if (auto items = r_.ScalarList(e->value, w)) {
+          for (const YAML::Node& item : *items) {
+            auto reason = ParseLookupReason(item.Scalar());
+            if (!reason) {
+              r_.Error(Kind::kUnknownName, item,
+                       absl::StrCat("unknown look-up reason '", item.Scalar(), "'",
+                                    DidYouMean(item.Scalar(), AllLookupReasonNames()), " in ", w,
+                                    "; the reasons are: ", AllLookupReasonNames()));
+              continue;
+            }
+            flag->silent_look_ups |= 1u << static_cast<int>(*reason);
+          }
+        }
+      }
+    }
+  }
+
+  // Flags are published by social-care, early-help and front-door nodes and shared by the broker
+  // on their behalf, under UK GDPR; the basis must say so, apply to the statuses flagged, and
+  // say under which condition it shares without consent unless it is consent itself.
+  void ValidateFlagBasis(const FlagRuleModel& flag, const BasisModel& b, const std::string& what) {
+    if (!b.has_uk_gdpr) {
+      r_.Error(Kind::kUnlawful, flag.basis_mark,
+               absl::StrCat(what, " uses basis '", b.name,
+                            "', which has no uk_gdpr conditions; flags are shared on behalf of "
+                            "the local authority and early help, under UK GDPR"));
+      return;
+    }
+    if (b.requires_match && flag.statuses != 0 &&
+        (flag.statuses & ~b.requires_match->statuses) != 0) {
+      std::vector<std::string> outside;
+      for (int s = 0; s < kChildStatusCount; ++s) {
+        if ((flag.statuses >> s & 1) && !(b.requires_match->statuses >> s & 1)) {
+          outside.emplace_back(ChildStatusName(static_cast<ChildStatus>(s)));
+        }
+      }
+      r_.Error(Kind::kUnlawful, flag.basis_mark,
+               absl::StrCat(what, " uses basis '", b.name, "' (line ", b.requires_mark.line,
+                            " says when it applies) for plans it does not cover: ",
+                            absl::StrJoin(outside, ", ")));
+    }
+    if (!b.RestsOnConsent() && b.uk_without_consent.empty()) {
+      r_.Error(Kind::kUnlawful, flag.basis_mark,
+               absl::StrCat(what, " uses basis '", b.name,
+                            "', which does not say under which condition it shares without "
+                            "consent (uk_gdpr without_consent), so the flag's record could not "
+                            "say"));
+    }
   }
 
   // references: {id: {title, url, note}}

@@ -2,6 +2,7 @@
 // notification type, and the properties the requirements ask of any policy hold over the whole
 // request space (about 10^5 requests, each checked).
 #include <functional>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -86,7 +87,7 @@ TEST_F(DefaultPolicyTest, PassesItsCasesIncludingTheScenarios) {
 // risk of harm is indicated (REQ-LB-2, REQ-LB-4). A type added to the proto fails this test until
 // the policy covers it.
 TEST_F(DefaultPolicyTest, CoversEveryNotificationType) {
-  ASSERT_EQ(AllNotificationTypes().size(), 29u) << "the proto changed: review the policy";
+  ASSERT_EQ(AllNotificationTypes().size(), 31u) << "the proto changed: review the policy";
   ForEachRequest([&](const SharingRequest& r) {
     if (!r.risk_of_harm) return;
     if (r.recipient != RecipientRole::kFrontDoor && r.recipient != RecipientRole::kLeadWorker) {
@@ -194,6 +195,104 @@ TEST_F(DefaultPolicyTest, TheTableAgreesWithRuleByRuleResolution) {
     ASSERT_EQ(e.decision.rule_id, decided) << FormatRequest(r);
   });
   EXPECT_GT(checked, 90000);
+}
+
+// Flags: what each role that registers the children it serves is told about each kind of plan.
+TEST_F(DefaultPolicyTest, FlagsForEveryRoleAndStatus) {
+  using F = FlagField;
+  const std::set<F> all = {F::kPlanType, F::kLeadWorker, F::kEscalationContact, F::kPlanDates};
+  const std::set<F> school = {F::kPlanType, F::kLeadWorker, F::kEscalationContact};
+  const std::set<F> early_help = {F::kPlanType, F::kLeadWorker};
+  struct Want {
+    RecipientRole role;
+    ChildStatus status;
+    const char* basis;  // nullptr: no flag
+    std::set<F> fields;
+    bool record_check_silent;
+  };
+  std::vector<Want> wants;
+  for (RecipientRole r : {RecipientRole::kGp, RecipientRole::kHealth}) {
+    wants.push_back({r, ChildStatus::kEarlyHelp, "CONSENT", early_help, true});
+    wants.push_back({r, ChildStatus::kChildInNeed, "SG-PLAN", all, true});
+    wants.push_back({r, ChildStatus::kChildProtection, "SG-CP", all, true});
+    wants.push_back({r, ChildStatus::kLookedAfter, "SG-PLAN", all, true});
+    wants.push_back({r, ChildStatus::kNoPlan, nullptr, {}, false});
+  }
+  wants.push_back({RecipientRole::kSchool, ChildStatus::kEarlyHelp, nullptr, {}, false});
+  wants.push_back({RecipientRole::kSchool, ChildStatus::kChildInNeed, "SG-PLAN", school, false});
+  wants.push_back({RecipientRole::kSchool, ChildStatus::kChildProtection, "SG-CP", school, false});
+  wants.push_back({RecipientRole::kSchool, ChildStatus::kLookedAfter, "SG-PLAN", school, false});
+  wants.push_back({RecipientRole::kSchool, ChildStatus::kNoPlan, nullptr, {}, false});
+  for (const Want& w : wants) {
+    FlagDecision d = policy().EvaluateFlag({w.role, w.status});
+    std::string what = FormatFlagRequest(d.request);
+    ASSERT_EQ(d.shared, w.basis != nullptr) << what;
+    EXPECT_FALSE(d.reason.empty()) << what;
+    EXPECT_FALSE(d.citations.empty()) << what;
+    EXPECT_EQ(d.policy_digest, policy().digest());
+    if (!d.shared) {
+      EXPECT_EQ(d.rule_id, kDefaultFlagRuleId) << what;
+      continue;
+    }
+    EXPECT_EQ(d.basis->name, w.basis) << what;
+    EXPECT_EQ(d.fields, w.fields) << what;
+    EXPECT_EQ(d.SilentLookUp(LookupReason::kRecordCheck), w.record_check_silent) << what;
+    // Attendance and registration always notify the lead worker.
+    EXPECT_FALSE(d.SilentLookUp(LookupReason::kAttendance)) << what;
+    EXPECT_FALSE(d.SilentLookUp(LookupReason::kRegistration)) << what;
+    EXPECT_FALSE(d.basis->consent.empty()) << what;
+    EXPECT_FALSE(d.basis->statutory_gateway.empty()) << what;
+  }
+  // Nobody else is ever flagged.
+  for (int r = 0; r < kRecipientRoleCount; ++r) {
+    auto role = static_cast<RecipientRole>(r);
+    if (IsFlagRecipient(role)) continue;
+    for (int s = 0; s < kChildStatusCount; ++s) {
+      EXPECT_FALSE(policy().EvaluateFlag({role, static_cast<ChildStatus>(s)}).shared);
+    }
+  }
+}
+
+// Without a risk flag, an attendance or look-up notice about a flagged child reaches only the
+// lead worker (and social care for an attendance), with identity, summary and details.
+TEST_F(DefaultPolicyTest, AttendanceAndLookUpNoticesAreMinimised) {
+  const FieldSet most = FieldSet::FromBits((1u << safeguard::v1::DISCLOSABLE_FIELD_CHILD_IDENTITY) |
+                                           (1u << safeguard::v1::DISCLOSABLE_FIELD_SUMMARY) |
+                                           (1u << safeguard::v1::DISCLOSABLE_FIELD_DETAILS));
+  int shared = 0;
+  ForEachRequest([&](const SharingRequest& r) {
+    bool attendance = r.type == safeguard::v1::NOTIFICATION_TYPE_HEALTH_ATTENDANCE;
+    bool look_up = r.type == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP;
+    if ((!attendance && !look_up) || r.risk_of_harm) return;
+    Decision d = policy().Evaluate(r);
+    if (!d.shared()) return;
+    ++shared;
+    ASSERT_TRUE(r.recipient == RecipientRole::kLeadWorker ||
+                (attendance && r.recipient == RecipientRole::kSocialCare))
+        << FormatRequest(r);
+    ASSERT_TRUE(most.ContainsAll(d.disclosed)) << FormatRequest(r);
+    ASSERT_NE(r.child_status, ChildStatus::kNoPlan) << FormatRequest(r);
+    // A look-up notice is only about a plan the looking-up role is flagged.
+    if (look_up) {
+      ASSERT_TRUE(policy().EvaluateFlag({RoleOf(r.sender), r.child_status}).shared)
+          << FormatRequest(r);
+    }
+  });
+  EXPECT_GT(shared, 0);
+  SharingRequest cp;
+  cp.sender = NodeType::kHealth;
+  cp.type = safeguard::v1::NOTIFICATION_TYPE_HEALTH_ATTENDANCE;
+  cp.child_status = ChildStatus::kChildProtection;
+  cp.recipient = RecipientRole::kLeadWorker;
+  Decision d = policy().Evaluate(cp);
+  EXPECT_EQ(d.rule_id, "health-attendance-cp");
+  EXPECT_EQ(d.deadline, "same-day");
+  cp.type = safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP;
+  cp.sender = NodeType::kGp;
+  d = policy().Evaluate(cp);
+  EXPECT_EQ(d.rule_id, "flag-looked-up-cp");
+  EXPECT_EQ(d.basis->name, "SG-CP");
+  EXPECT_EQ(d.deadline, "one-working-day");
 }
 
 }  // namespace

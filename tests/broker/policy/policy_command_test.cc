@@ -162,5 +162,31 @@ TEST(PolicyCommandTest, HelpForEachSubcommand) {
   EXPECT_EQ(Policy({"frobnicate"}).status, 2);
 }
 
+TEST(PolicyCommandTest, ExplainFlagListsEachRoleAndStatus) {
+  Outcome r = Policy({"explain", kPolicy, "--flag"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("gp      child-protection  SHARE     cp-flags-to-gp-and-health:"));
+  EXPECT_THAT(r.out, HasSubstr("silent look-ups: record-check"));
+  EXPECT_THAT(r.out, HasSubstr("school  early-help        no flag   default-no-flag"));
+  r = Policy({"explain", kPolicy, "--flag", "--recipient=school", "--status=child-protection"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("SHARE of child-protection plans to school under flag rule "
+                               "cp-flags-to-school"));
+  EXPECT_THAT(r.out, HasSubstr("withheld:  plan-dates"));
+  EXPECT_THAT(r.out, HasSubstr("DECIDED"));
+  r = Policy({"explain", kPolicy, "--flag", "--recipient=gp", "--status=no-plan", "--json"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"("flag":"withhold")"));
+  r = Policy({"explain", kPolicy, "--flag", "--sender=gp"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("--sender is for notifications, not --flag"));
+}
+
+TEST(PolicyCommandTest, TestRunsTheDefaultFlagCases) {
+  Outcome r = Policy({"test", kPolicy, kCases});
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_THAT(LastLine(r.out), EndsWith(" passed, 0 failed"));
+}
+
 }  // namespace
 }  // namespace safeguard::ctl
