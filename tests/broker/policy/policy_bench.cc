@@ -6,7 +6,7 @@
 // First a timing loop over one million decisions (requests drawn from the whole request space in
 // a shuffled order, so the table is not all in cache), each timed alone with the steady clock,
 // building and destroying the complete decision record: p50, p90, p99, p99.9 and max. Then
-// Google Benchmark's means for evaluation, all ten recipients, explain, JSON, and loading.
+// Google Benchmark's means for evaluation, all ten recipients, explain, JSON, flags, and loading.
 
 #include <benchmark/benchmark.h>
 
@@ -122,6 +122,17 @@ void PrintPercentiles() {
           Explanation e = p.Explain(requests[i % requests.size()]);
           benchmark::DoNotOptimize(e);
         }));
+  std::vector<FlagRequest> flags;
+  for (int role = 0; role < kRecipientRoleCount; ++role) {
+    for (int st = 0; st < kChildStatusCount; ++st) {
+      flags.push_back({static_cast<RecipientRole>(role), static_cast<ChildStatus>(st)});
+    }
+  }
+  std::shuffle(flags.begin(), flags.end(), std::mt19937(7));
+  Print("EvaluateFlag (one role and plan status)", Time(1000000, [&](int i) {
+          FlagDecision d = p.EvaluateFlag(flags[i % flags.size()]);
+          benchmark::DoNotOptimize(d);
+        }));
   Print("LoadFile (parse, validate, compile)", Time(20, [&](int) {
           auto loaded = SharingPolicy::LoadFile(kPolicyPath);
           benchmark::DoNotOptimize(loaded);
@@ -181,6 +192,18 @@ void BM_Explain(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Explain);
+
+void BM_EvaluateFlag(benchmark::State& state) {
+  const SharingPolicy& p = *Policy();
+  int i = 0;
+  for (auto _ : state) {
+    FlagDecision d = p.EvaluateFlag({static_cast<RecipientRole>(i % kRecipientRoleCount),
+                                     static_cast<ChildStatus>(i / 3 % kChildStatusCount)});
+    ++i;
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_EvaluateFlag);
 
 void BM_LoadFile(benchmark::State& state) {
   for (auto _ : state) {
