@@ -242,6 +242,8 @@ absl::StatusOr<Routing> RecipientResolver::Resolve(
     }
     const bool encompass =
         notification.type() == safeguard::v1::NOTIFICATION_TYPE_POLICE_DOMESTIC_ABUSE_INCIDENT;
+    // The broker's own notices (a look-up of a flag) are for lead workers only.
+    if (notification.type() == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP) continue;
     if (statutory || encompass) {
       auto serving = children_->ServingNodes(c.subject_id);
       if (serving.ok()) {

@@ -2,7 +2,8 @@
 # The local demo partnership, end to end: install, build, mint certificates, start the broker and
 # play a short story from the domain — several agencies each hold a piece of one child's story;
 # the broker puts every piece in front of the local authority's front door, which acknowledges
-# them, and each sender can see that it was received and by whom.
+# them, and each sender can see that it was received and by whom. Then the child gets a plan:
+# the GP receives her flag, and the next missed appointment reaches her lead worker directly.
 #
 # Everything it creates lives in its work directory (default deploy/demo/run/, not committed).
 set -euo pipefail
@@ -172,7 +173,7 @@ for pair in "housing-swindon $housing_id" "gp-riverside $gp_id" "police-wiltshir
 done
 as housing-swindon status "$housing_id" | grep -q "acknowledged .* by A. Patel" \
   || fail "housing cannot see the acknowledgement"
-as police-wiltshire status "$police_id" | grep -q "school-oakfield (school): delivered\|school-oakfield (school): queued" \
+as police-wiltshire status "$police_id" | grep -q "school-oakfield (school) as school: \(delivered\|queued\)" \
   || fail "the school's copy of the police notification is not pending"
 
 bold "10. The school received the police notification too, minimised: police details withheld"
@@ -194,7 +195,45 @@ if as fd-swindon verify "$work/altered.jsonl" > "$work/altered.out"; then
 fi
 say "an altered copy is caught: $(grep -m1 'NOT VERIFIED' "$work/altered.out" | sed 's/^ *//')"
 
-bold "12. The partnership's auditor checks the sharing log, independently"
+bold "12. Child L gets a child protection plan: the registry now knows her lead worker"
+as csc-north registry put-involvement --reference=CP-0417 --plan=child-protection \
+  --child="nhs:9434765919" --child-name="Child L" \
+  --lead-worker="id=sw-17,name=Sam Jones,team=North,contact=01793 100200" \
+  --escalation-contact="name=Priya Shah,role=team manager,contact=01793 100201" \
+  --start="$(date -u +%Y-%m-%d)" | sed 's/^/   /'
+say "The surgery registers its patients with the broker and receives the flag:"
+printf 'nhs:9434765919\nnhs:9434765870\n' > "$work/riverside-list.txt"
+as gp-riverside flags served --replace="$work/riverside-list.txt" | sed 's/^/   /'
+flags=$(as gp-riverside flags watch)
+echo "$flags" | sed 's/^/   /'
+echo "$flags" | grep -qi "child-protection" || fail "the GP did not receive Child L's flag"
+bold "13. The next missed appointment goes straight to the lead worker, not the front door"
+wnb=$(as gp-riverside send --type=was-not-brought --nhs="943 476 5919" --severity=concern \
+  --summary="Not brought to the rescheduled paediatric appointment")
+echo "$wnb" | sed 's/^/   /'
+echo "$wnb" | grep -q "csc-north (social-care) as lead-worker for sw-17" \
+  || fail "the missed appointment did not reach the lead worker"
+wnb_id=$(echo "$wnb" | sed -n 's/^accepted: notification \([0-9a-f]*\).*/\1/p')
+say "The surgery's reception checks Child L in for an appointment: the lead worker is told"
+as gp-riverside flags lookup nhs:9434765919 --reason=attendance --by="Reception, Riverside" \
+  | sed 's/^/   /'
+lw_inbox=$(as csc-north inbox)
+echo "$lw_inbox" | sed 's/^/   /'
+echo "$lw_inbox" | grep -q "was-not-brought" || fail "the lead worker missed the notification"
+echo "$lw_inbox" | grep -q "flag-looked-up" || fail "the lead worker was not told of the look-up"
+bold "14. The lead worker acknowledges and records the outcome; the GP sees it, and how to challenge it"
+wnb_cursor=$(as csc-north --json inbox | grep "$wnb_id" \
+  | sed -n 's/.*"cursor":"\{0,1\}\([0-9]*\).*/\1/p' | head -n1)
+as csc-north ack "$wnb_cursor" --by="Sam Jones" | sed 's/^/   /'
+as csc-north outcome "$wnb_cursor" --kind=plan-reviewed --by="Sam Jones" \
+  --rationale="Added to the core group agenda; health visitor to accompany the next appointment" \
+  | sed 's/^/   /'
+gp_status=$(as gp-riverside status "$wnb_id")
+echo "$gp_status" | sed 's/^/   /'
+echo "$gp_status" | grep -q "to challenge it: .*Priya Shah" \
+  || fail "the GP cannot see the outcome and the escalation contact"
+
+bold "15. The partnership's auditor checks the sharing log, independently"
 log_key="--log-key=$work/data/checkpoint.pub"
 sleep 1.2  # a checkpoint is signed every second
 as auditor-scp audit checkpoint --save="$work/checkpoint.note" "$log_key" | sed 's/^/   /'
@@ -208,6 +247,8 @@ as auditor-scp audit search --event=refused | grep -q "gp-riverside" \
 
 bold "Demo complete"
 say "Four agencies reported; the front door received all four and acknowledged them;"
+say "once Child L had a plan, the GP held her flag, the next missed appointment and the GP's"
+say "look-up went straight to her lead worker, and the GP saw the outcome and whom to challenge;"
 say "every sender saw who acknowledged; the retry made no duplicate; the typo was refused;"
 say "every delivery verified against its sender's signature, the school's with police details"
 say "withheld, and an altered copy was caught; the auditor verified every sharing event in the"
