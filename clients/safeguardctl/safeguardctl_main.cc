@@ -46,7 +46,8 @@ Commands:
   send      send a notification about a child
   inbox     read this node's mailbox (--follow to keep reading as new ones arrive)
   ack       acknowledge deliveries in this node's mailbox
-  status    see where a notification this node sent has got to
+  status    see where a notification this node sent has got to, and the outcome
+  outcome   record your decision on a delivery, for the referrer (with the challenge route)
   verify    check deliveries saved with 'inbox --json' against the senders' signatures
   audit     auditors: verify the audit log, search it, report (safeguardctl audit --help)
   types     list the notification types and severities
@@ -131,6 +132,23 @@ Usage: safeguardctl status NOTIFICATION_ID
 Shows each recipient and whether the notification is queued, delivered or acknowledged, and
 by whom. Only the node that sent a notification may ask.
 )"},
+    {"outcome", R"(safeguardctl outcome - record the decision on a delivery, for the referrer
+
+Usage: safeguardctl outcome CURSOR --kind=KIND --rationale=TEXT --by=NAME [--challenge-route=TEXT]
+
+  --kind=KIND              no-further-action, information-recorded, early-help-offered,
+                           assessment-started, strategy-discussion, plan-reviewed,
+                           referred-elsewhere
+  --rationale=TEXT         why (required; the referrer reads it)
+  --by=NAME                the person deciding (required)
+  --challenge-route=TEXT   how the referrer can challenge it; default: the child's plan's
+                           named escalation contact, else the area's resolution route
+
+The sender sees it with 'safeguardctl status'. Recording again replaces the outcome.
+Example:
+  safeguardctl outcome 12 --kind=no-further-action --by="A. Duty, MASH" \
+      --rationale="Family known to early help; worker visiting this week"
+)"},
     {"verify", R"(safeguardctl verify - check saved deliveries against their senders' signatures
 
 Usage: safeguardctl verify FILE [--ca=FILE]
@@ -164,6 +182,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommands = {
     {"inbox", {{"follow", false}, {"after"}, {"all", false}}},
     {"ack", {{"by"}}},
     {"status", {}},
+    {"outcome", {{"kind"}, {"rationale"}, {"by"}, {"challenge-route"}}},
     {"verify", {{"ca"}}},
     {"types", {}},
     {"policy", PolicyCommandFlags()},
@@ -376,7 +395,9 @@ int Send(const Context& c) {
             << "notification " << sent->notification_id() << " (sequence " << sent->sequence()
             << ") at " << FormatTime(sent->accepted_at()) << "\n";
   for (const auto& r : sent->recipients()) {
-    std::cout << "  -> " << r.node_id() << " (" << r.node_type() << "): " << r.reason() << "\n";
+    std::cout << "  -> " << r.node_id() << " (" << r.node_type() << ") as " << r.role()
+              << (r.addressed_to().empty() ? "" : " for " + r.addressed_to()) << ": "
+              << r.reason() << "\n";
     if (r.shared()) {
       std::vector<std::string> fields;
       for (int f : r.disclosed()) {
@@ -389,6 +410,9 @@ int Send(const Context& c) {
     } else {
       std::cout << "     WITHHELD (rule " << r.rule_id() << "): " << r.decision_reason() << "\n";
     }
+  }
+  if (!sent->recipients().empty() && !sent->recipients(0).child_match().empty()) {
+    std::cout << "  child in the registry: " << sent->recipients(0).child_match() << "\n";
   }
   std::cout << "  receipt signed by the broker and verified (sequence " << sent->sequence()
             << ")\n";
@@ -428,6 +452,11 @@ void PrintDelivery(const safeguard::v1::Delivery& d) {
     }
     std::cout << "    child: " << (s.display_name().empty() ? "" : s.display_name() + ", ")
               << absl::StrJoin(ids, ", ") << (s.area().empty() ? "" : " (area " + s.area() + ")")
+              << "\n";
+  }
+  if (!d.route().empty()) {
+    std::cout << "    to you as " << d.role()
+              << (d.addressed_to().empty() ? "" : " for " + d.addressed_to()) << ": " << d.route()
               << "\n";
   }
   std::cout << "    \"" << n.summary() << "\"\n";
@@ -531,8 +560,12 @@ int Status(const Context& c) {
   }
   std::cout << "notification " << status->notification_id() << "  " << TypeFlag(status->type())
             << "  accepted " << FormatTime(status->accepted_at()) << "\n";
+  if (!status->child_match().empty()) {
+    std::cout << "  child in the registry: " << status->child_match() << "\n";
+  }
   for (const auto& r : status->recipients()) {
-    std::cout << "  " << r.node_id() << " (" << r.node_type() << "): ";
+    std::cout << "  " << r.node_id() << " (" << r.node_type() << ")"
+              << (r.role().empty() ? "" : " as " + r.role()) << ": ";
     switch (r.state()) {
       case safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED:
         std::cout << "acknowledged " << FormatTime(r.acknowledged_at()) << " by "
@@ -545,7 +578,49 @@ int Status(const Context& c) {
         std::cout << "queued, not yet delivered";
     }
     std::cout << "\n";
+    if (r.has_outcome()) {
+      const auto& o = r.outcome();
+      std::cout << "    outcome: "
+                << EnumToFlag(safeguard::v1::OutcomeKind_Name(o.kind()), "OUTCOME_KIND_") << " ("
+                << FormatTime(o.recorded_at()) << ", " << o.recorded_by() << "): "
+                << o.rationale() << "\n    to challenge it: " << o.challenge_route() << "\n";
+    }
   }
+  return kExitOk;
+}
+
+int RecordOutcome(const Context& c) {
+  if (c.cl.arguments.size() != 1) return Usage("outcome needs one CURSOR (see 'inbox')");
+  safeguard::v1::RecordOutcomeRequest request;
+  uint64_t cursor;
+  if (!absl::SimpleAtoi(absl::StripPrefix(c.cl.arguments[0], "#"), &cursor)) {
+    return Usage(absl::StrCat("'", c.cl.arguments[0], "' is not a cursor number"));
+  }
+  request.set_cursor(cursor);
+  safeguard::v1::OutcomeKind kind;
+  if (!c.cl.Has("kind") || !FlagToEnum(safeguard::v1::OutcomeKind_descriptor(), "OUTCOME_KIND_",
+                                       c.cl.Get("kind"), &kind)) {
+    return Usage("--kind: use no-further-action, information-recorded, early-help-offered, "
+                 "assessment-started, strategy-discussion, plan-reviewed or referred-elsewhere");
+  }
+  request.set_kind(kind);
+  if (!c.cl.Has("rationale")) return Usage("outcome needs --rationale=TEXT: why");
+  if (!c.cl.Has("by")) return Usage("outcome needs --by=NAME: the person deciding");
+  request.set_rationale(c.cl.Get("rationale"));
+  request.set_recorded_by(c.cl.Get("by"));
+  request.set_challenge_route(c.cl.Get("challenge-route"));
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  auto outcome = (*client)->RecordOutcome(request);
+  if (!outcome.ok()) return Refused(outcome.status());
+  if (c.json) {
+    std::cout << ToJson(*outcome) << "\n";
+    return kExitOk;
+  }
+  std::cout << "#" << cursor << " outcome recorded for notification " << outcome->notification_id()
+            << ": " << EnumToFlag(safeguard::v1::OutcomeKind_Name(outcome->kind()), "OUTCOME_KIND_")
+            << "\n  the referrer is told they can challenge it via: " << outcome->challenge_route()
+            << "\n";
   return kExitOk;
 }
 
@@ -669,6 +744,7 @@ int Main(int argc, char** argv) {
   if (cl->command == "inbox") return Inbox(c);
   if (cl->command == "ack") return Ack(c);
   if (cl->command == "status") return Status(c);
+  if (cl->command == "outcome") return RecordOutcome(c);
   if (cl->command == "types") return Types(c);
   if (cl->command == "verify") return Verify(c);
   return Usage("unknown command");
