@@ -318,6 +318,36 @@ TEST_F(RegistryTest, SchoolSeesLessThanTheGp) {
   EXPECT_FALSE(school[0].has_next_review());
   EXPECT_THAT(school[0].withheld(), ElementsAre("plan-dates"));
   EXPECT_EQ(school[0].rule_id(), "cp-flags-to-school");
+
+  // No flag rule shares an early help plan with a school: the school learns only that the
+  // child is flagged, everything else withheld, and a look-up tells nobody.
+  ASSERT_TRUE(Registry("school-oakfield")
+                  ->UpdateServedChildren([] {
+                    safeguard::v1::UpdateServedChildrenRequest r;
+                    *r.add_add()->mutable_identifier() = Upn("A123456789013");
+                    return r;
+                  }())
+                  .ok());
+  safeguard::v1::Involvement eh;
+  eh.set_reference("EH-1");
+  eh.set_plan_type(safeguard::v1::PLAN_TYPE_EARLY_HELP);
+  *eh.add_child() = Upn("A123456789013");
+  *eh.mutable_lead_worker() = Worker("eh-3", "Alex Green", "01793 000002");
+  ASSERT_TRUE(Registry("eh-swindon")->PutInvolvement(eh).ok());
+  school = Flags("school-oakfield", school[0].cursor());
+  ASSERT_EQ(school.size(), 1u);
+  EXPECT_TRUE(school[0].flagged());
+  EXPECT_EQ(school[0].plan_type(), safeguard::v1::PLAN_TYPE_UNSPECIFIED);
+  EXPECT_FALSE(school[0].has_lead_worker());
+  EXPECT_TRUE(school[0].rule_id().empty());
+  EXPECT_THAT(school[0].withheld(),
+              ElementsAre("plan-type", "lead-worker", "escalation-contact", "plan-dates"));
+  auto look = Registry("school-oakfield")
+                  ->LookupChild(Upn("A123456789013"), safeguard::v1::LOOKUP_REASON_ATTENDANCE,
+                                "Mrs Hill (DSL)");
+  ASSERT_TRUE(look.ok()) << look.status();
+  EXPECT_FALSE(look->lead_worker_notified());
+  EXPECT_THAT(look->notice(), HasSubstr("does not share this child's plan with school nodes"));
 }
 
 TEST_F(RegistryTest, AttendanceLookUpTellsTheLeadWorkerAndRecordCheckIsSilent) {
