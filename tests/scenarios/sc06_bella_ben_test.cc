@@ -6,11 +6,15 @@
 // the first CSC action per child (the auditor's measure), care proceedings status to the network
 // (D4). D1's copies to community health and the GP of a child with no plan are not routed today:
 // only children with a statutory plan have a network (recipient_resolver.cc).
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "grpcpp/grpcpp.h"
+#include "safeguard/v1/audit.grpc.pb.h"
 #include "tests/scenarios/scenario_fixture.h"
 
 namespace safeguard::scenarios {
@@ -208,6 +212,27 @@ TEST_F(BellaBenTest, LookUpForAttendanceTellsTheLeadWorkerAndARecordCheckIsSilen
   // The lead worker acknowledges the notice of the attendance.
   auto ack = Ack(kCsc, notice.cursor(), "Amy Stone");
   EXPECT_FALSE(ack.already_acknowledged());
+
+  // Both of the GP's look-ups are in the audit log, the record check marked as a silent read.
+  auto audit = safeguard::v1::Audit::NewStub(Broker(kAuditor).channel());
+  std::vector<std::string> reads;
+  for (int attempt = 0; attempt < 50 && reads.size() < 2; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    safeguard::v1::SearchRequest search;
+    search.set_agency(kGp);
+    search.set_event(safeguard::v1::AUDIT_EVENT_FLAG_READ);
+    safeguard::v1::GetEntriesResponse found;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = audit->Search(&context, search, &found);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    reads.clear();
+    for (const auto& e : found.entries()) reads.push_back(e.decoded().reason());
+  }
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_THAT(reads[0], HasSubstr("Dr Patel"));
+  EXPECT_THAT(reads[0], Not(HasSubstr("silent read")));
+  EXPECT_THAT(reads[1], HasSubstr("silent read"));
 
   // A GP that does not serve Bella looks her up: it may, the look-up is recorded, and Bella's
   // lead worker hears of it (a GP role sees child-protection flags).
