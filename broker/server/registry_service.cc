@@ -450,6 +450,10 @@ RegistryService::Minimised RegistryService::Minimise(const registry::FlagRow& ro
   if (decision.shared) {
     flag.set_rule_id(decision.rule_id);
     if (decision.basis) flag.set_lawful_basis(FormatBasis(*decision.basis));
+  } else {
+    // A plan the policy does not flag to this role is not revealed, not even that it exists:
+    // the reader sees what it would see for a child with no plan.
+    flag.set_flagged(false);
   }
   for (const FlagFieldInfo& f : kFlagFields) {
     bool allowed = decision.shared && decision.fields.count(f.field) > 0;
@@ -792,6 +796,14 @@ grpc::ServerUnaryReactor* RegistryService::LookupChild(
                                     request->looked_up_by()));
     *notice.mutable_occurred_at() = ToProto(clock_.Now());
     notice.mutable_sharing()->set_child_status(WireStatusOf(inv.plan_type()));
+    if (inv.plan_type() == safeguard::v1::PLAN_TYPE_EARLY_HELP) {
+      // Early help rests on the family's consent, given when the plan was agreed.
+      notice.mutable_sharing()->set_consent(safeguard::v1::CONSENT_STATE_GIVEN);
+    } else {
+      notice.mutable_sharing()->set_consent(safeguard::v1::CONSENT_STATE_NOT_SOUGHT);
+      notice.mutable_sharing()->set_not_sought_reason(
+          safeguard::v1::NOT_SOUGHT_REASON_NOT_THE_LAWFUL_BASIS);
+    }
     broker_.SubmitFromBroker(
         std::move(notice), node.type,
         [reactor, response](absl::StatusOr<safeguard::v1::SubmitResponse> sent) {

@@ -21,7 +21,7 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Version 4 → 5: routing facts on deliveries (role, route, addressee), the registry match on
 // notifications, and recipients' outcomes for referrers.
@@ -30,6 +30,15 @@ ALTER TABLE notifications ADD COLUMN child_match TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN role TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN route TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN addressee TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Version 5 → 6: acknowledgement deadlines and escalation ladders on deliveries, and the index
+// of notifications by subject for chronologies.
+constexpr const char* kMigrateFrom5 = R"sql(
+ALTER TABLE deliveries ADD COLUMN due_at_us INTEGER;
+ALTER TABLE deliveries ADD COLUMN deadline_class TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN escalation_step INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN escalation_of INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 constexpr const char* kSchema = R"sql(
@@ -56,8 +65,21 @@ CREATE TABLE IF NOT EXISTS deliveries (
   acknowledged_by    TEXT,
   role               TEXT    NOT NULL DEFAULT '',
   route              TEXT    NOT NULL DEFAULT '',
-  addressee          TEXT    NOT NULL DEFAULT ''
+  addressee          TEXT    NOT NULL DEFAULT '',
+  due_at_us          INTEGER,
+  deadline_class     TEXT    NOT NULL DEFAULT '',
+  escalation_step    INTEGER NOT NULL DEFAULT 0,
+  escalation_of      INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due_at_us)
+  WHERE acknowledged_at_us IS NULL AND due_at_us IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_escalating ON deliveries (escalation_of)
+  WHERE escalation_of != 0;
+CREATE TABLE IF NOT EXISTS notification_subjects (
+  subject_key TEXT    NOT NULL,
+  seq         INTEGER NOT NULL,
+  PRIMARY KEY (subject_key, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes (
   cursor          INTEGER PRIMARY KEY REFERENCES deliveries (cursor),
   kind            INTEGER NOT NULL,
@@ -181,9 +203,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     Statement version(cache, "PRAGMA user_version");
     if (version.Step() == SQLITE_ROW) found_version = version.Int(0);
   }
-  if (found_version == 4) {
-    schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", kMigrateFrom4, kSchema,
-                                        "PRAGMA user_version=5; COMMIT;").c_str());
+  if (found_version == 4 || found_version == 5) {
+    schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", found_version == 4 ? kMigrateFrom4 : "",
+                                        kMigrateFrom5, kSchema, "PRAGMA user_version=",
+                                        kSchemaVersion, "; COMMIT;").c_str());
     if (!schema.ok()) sqlite3_exec(*writer, "ROLLBACK", nullptr, nullptr, nullptr);
   } else {
     schema = Exec(*writer, kSchema);
@@ -448,6 +471,35 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     }
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "checking idempotency key");
   }
+  if (req.escalates) {
+    // The step is taken only once, and only while the delivery still waits: checked and taken
+    // in this transaction (the committer is the only writer).
+    Statement check(*writer_statements_,
+                    "SELECT escalation_step, acknowledged_at_us IS NOT NULL FROM deliveries "
+                    "WHERE cursor = ?1");
+    RETURN_IF_ERROR(check.status());
+    check.Bind(1, static_cast<int64_t>(req.escalates->cursor));
+    int rc = check.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(writer_, rc, "reading delivery");
+    if (rc == SQLITE_DONE || check.Int(0) != req.escalates->step - 1 || check.Int(1) != 0) {
+      op.result = absl::FailedPreconditionError(absl::StrCat(
+          "delivery ", req.escalates->cursor, " is no longer waiting for escalation step ",
+          req.escalates->step));
+      return absl::OkStatus();
+    }
+    Statement step(*writer_statements_,
+                   "UPDATE deliveries SET escalation_step = ?1, due_at_us = ?2 WHERE cursor = ?3");
+    RETURN_IF_ERROR(step.status());
+    step.Bind(1, static_cast<int64_t>(req.escalates->step));
+    if (req.escalates->next_due) {
+      step.Bind(2, ToMicros(*req.escalates->next_due));
+    } else {
+      step.BindNull(2);
+    }
+    step.Bind(3, static_cast<int64_t>(req.escalates->cursor));
+    rc = step.Step();
+    if (rc != SQLITE_DONE) return SqlError(writer_, rc, "recording an escalation step");
+  }
   Statement insert(*writer_statements_,
                    "INSERT INTO notifications (id, sender, idempotency_key, content_digest, "
                    "type, accepted_at_us, envelope_digest, envelope, child_match) "
@@ -474,7 +526,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
 
   Statement deliver(*writer_statements_,
                     "INSERT INTO deliveries (mailbox, notification_seq, disclosed, role, route, "
-                    "addressee) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+                    "addressee, due_at_us, deadline_class, escalation_of) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   RETURN_IF_ERROR(deliver.status());
   for (const auto& delivery : req.deliveries) {
     deliver.Reset();
@@ -484,9 +537,28 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     deliver.Bind(4, delivery.role);
     deliver.Bind(5, delivery.route);
     deliver.Bind(6, delivery.addressee);
+    if (delivery.due_at) {
+      deliver.Bind(7, ToMicros(*delivery.due_at));
+    } else {
+      deliver.BindNull(7);
+    }
+    deliver.Bind(8, delivery.deadline_class);
+    deliver.Bind(9, static_cast<int64_t>(delivery.escalation_of));
     rc = deliver.Step();
     if (rc != SQLITE_DONE) return SqlError(writer_, rc, "queueing delivery");
     touched.push_back(delivery.node_id);
+  }
+  if (!req.subject_keys.empty()) {
+    Statement index(*writer_statements_,
+                    "INSERT OR IGNORE INTO notification_subjects (subject_key, seq) VALUES (?1, ?2)");
+    RETURN_IF_ERROR(index.status());
+    for (const auto& key : req.subject_keys) {
+      index.Reset();
+      index.Bind(1, key);
+      index.Bind(2, seq);
+      rc = index.Step();
+      if (rc != SQLITE_DONE) return SqlError(writer_, rc, "indexing the notification's subjects");
+    }
   }
   for (size_t i = 0; i < req.audit_entries.size(); ++i) {
     safeguard::v1::AuditEntry entry = req.audit_entries[i];
@@ -717,7 +789,8 @@ absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notificat
   Statement deliveries(*reader_statements_,
                        "SELECT d.mailbox, d.delivered_at_us, d.acknowledged_at_us, "
                        "d.acknowledged_by, d.role, d.route, o.kind, o.rationale, o.recorded_by, "
-                       "o.challenge_route, o.recorded_at_us "
+                       "o.challenge_route, o.recorded_at_us, d.cursor, d.due_at_us, "
+                       "d.deadline_class "
                        "FROM deliveries d LEFT JOIN outcomes o ON o.cursor = d.cursor "
                        "WHERE d.notification_seq = ?1 ORDER BY d.cursor");
   RETURN_IF_ERROR(deliveries.status());
@@ -743,10 +816,142 @@ absl::StatusOr<StoredStatus> SqliteStore::GetStatus(const std::string& notificat
       o.record.challenge_route = deliveries.Text(9);
       o.recorded_at = FromMicros(deliveries.Int(10));
     }
+    if (!deliveries.IsNull(12)) r.due_at = FromMicros(deliveries.Int(12));
+    r.deadline_class = deliveries.Text(13);
+    Statement escalations(*reader_statements_,
+                          "SELECT e.escalation_step_taken, e.mailbox, e.role, e.route, "
+                          "n.accepted_at_us, e.acknowledged_at_us FROM ("
+                          "  SELECT mailbox, role, route, acknowledged_at_us, notification_seq, "
+                          "  (SELECT escalation_step FROM deliveries x WHERE x.cursor = ?1) "
+                          "    AS escalation_step_taken FROM deliveries WHERE escalation_of = ?1"
+                          ") e JOIN notifications n ON n.seq = e.notification_seq "
+                          "ORDER BY n.seq");
+    RETURN_IF_ERROR(escalations.status());
+    escalations.Bind(1, deliveries.Int(11));
+    int erc;
+    int step = 0;
+    int64_t last_seq_time = -1;
+    while ((erc = escalations.Step()) == SQLITE_ROW) {
+      EscalationState e;
+      // Notices of one step share its notification; steps are in acceptance order.
+      int64_t at = escalations.Int(4);
+      if (at != last_seq_time) ++step;
+      last_seq_time = at;
+      e.step = step;
+      e.node_id = escalations.Text(1);
+      e.role = escalations.Text(2);
+      e.route = escalations.Text(3);
+      e.sent_at = FromMicros(at);
+      if (!escalations.IsNull(5)) e.acknowledged_at = FromMicros(escalations.Int(5));
+      r.escalations.push_back(std::move(e));
+    }
+    if (erc != SQLITE_DONE) return SqlError(reader_, erc, "reading escalations");
     status.recipients.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading deliveries");
   return status;
+}
+
+absl::StatusOr<std::vector<OverdueDelivery>> SqliteStore::OverdueDeliveries(absl::Time now,
+                                                                           int limit) {
+  absl::MutexLock lock(&reader_mu_);
+  Statement read(*reader_statements_,
+                 "SELECT d.cursor, d.mailbox, n.id, n.sender, n.type, d.role, d.route, "
+                 "d.addressee, d.deadline_class, n.accepted_at_us, d.due_at_us, "
+                 "d.escalation_step, d.delivered_at_us IS NOT NULL, n.envelope "
+                 "FROM deliveries d JOIN notifications n ON n.seq = d.notification_seq "
+                 "WHERE d.due_at_us IS NOT NULL AND d.acknowledged_at_us IS NULL "
+                 "AND d.due_at_us <= ?1 AND NOT EXISTS (SELECT 1 FROM deliveries e "
+                 "WHERE e.escalation_of = d.cursor AND e.escalation_of != 0 "
+                 "AND e.acknowledged_at_us IS NOT NULL) ORDER BY d.due_at_us LIMIT ?2");
+  RETURN_IF_ERROR(read.status());
+  read.Bind(1, ToMicros(now));
+  read.Bind(2, static_cast<int64_t>(limit));
+  std::vector<OverdueDelivery> out;
+  int rc;
+  while ((rc = read.Step()) == SQLITE_ROW) {
+    OverdueDelivery d;
+    d.cursor = static_cast<uint64_t>(read.Int(0));
+    d.mailbox = read.Text(1);
+    d.notification_id = read.Text(2);
+    d.sender = read.Text(3);
+    d.type = static_cast<safeguard::v1::NotificationType>(read.Int(4));
+    d.role = read.Text(5);
+    d.route = read.Text(6);
+    d.addressee = read.Text(7);
+    d.deadline_class = read.Text(8);
+    d.accepted_at = FromMicros(read.Int(9));
+    d.due_at = FromMicros(read.Int(10));
+    d.escalation_step = static_cast<int>(read.Int(11));
+    d.delivered = read.Int(12) != 0;
+    if (!d.envelope.ParseFromString(read.Blob(13))) {
+      return absl::DataLossError(absl::StrCat("stored notification ", d.notification_id,
+                                              " cannot be parsed; the store is damaged"));
+    }
+    out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading overdue deliveries");
+  return out;
+}
+
+absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
+    const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
+    uint64_t after_sequence, int limit) {
+  std::vector<ChronologyEntry> out;
+  if (subject_keys.empty() || limit <= 0) return out;
+  absl::MutexLock lock(&reader_mu_);
+  // One indexed range per key, merged by sequence (a child has a handful of identifiers).
+  std::set<int64_t> seqs;
+  Statement keys(*reader_statements_,
+                 "SELECT seq FROM notification_subjects WHERE subject_key = ?1 AND seq > ?2 "
+                 "ORDER BY seq LIMIT ?3");
+  RETURN_IF_ERROR(keys.status());
+  // Time bounds are applied on the notifications; read ahead until `limit` rows pass them.
+  uint64_t cursor = after_sequence;
+  for (;;) {
+    seqs.clear();
+    for (const auto& key : subject_keys) {
+      keys.Reset();
+      keys.Bind(1, key);
+      keys.Bind(2, static_cast<int64_t>(cursor));
+      keys.Bind(3, static_cast<int64_t>(limit));
+      int rc;
+      while ((rc = keys.Step()) == SQLITE_ROW) seqs.insert(keys.Int(0));
+      if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading the chronology index");
+    }
+    if (seqs.empty()) break;
+    Statement read(*reader_statements_,
+                   "SELECT seq, id, sender, type, accepted_at_us, envelope FROM notifications "
+                   "WHERE seq = ?1");
+    RETURN_IF_ERROR(read.status());
+    int taken = 0;
+    for (int64_t seq : seqs) {
+      if (taken++ == limit) break;
+      cursor = static_cast<uint64_t>(seq);
+      read.Reset();
+      read.Bind(1, seq);
+      int rc = read.Step();
+      if (rc != SQLITE_ROW) return SqlError(reader_, rc, "reading a chronology entry");
+      absl::Time accepted = FromMicros(read.Int(4));
+      if (accepted < from || accepted >= to) continue;
+      ChronologyEntry& e = out.emplace_back();
+      e.sequence = static_cast<uint64_t>(seq);
+      e.notification_id = read.Text(1);
+      e.sender = read.Text(2);
+      e.type = static_cast<safeguard::v1::NotificationType>(read.Int(3));
+      e.accepted_at = accepted;
+      if (!e.envelope.ParseFromString(read.Blob(5))) {
+        return absl::DataLossError(absl::StrCat("stored notification ", e.notification_id,
+                                                " cannot be parsed; the store is damaged"));
+      }
+      if (static_cast<int>(out.size()) == limit) return out;
+    }
+  }
+  return out;
+}
+
+std::string SubjectKey(const safeguard::v1::SubjectIdentifier& id) {
+  return absl::StrCat(static_cast<int>(id.scheme()), ":", id.issuer(), ":", id.value());
 }
 
 }  // namespace safeguard::storage

@@ -59,6 +59,11 @@ class SqliteStore final : public Store {
                                                           bool include_acknowledged,
                                                           int limit) override;
   absl::StatusOr<StoredStatus> GetStatus(const std::string& notification_id) override;
+  absl::StatusOr<std::vector<OverdueDelivery>> OverdueDeliveries(absl::Time now,
+                                                                 int limit) override;
+  absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
+      const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
+      uint64_t after_sequence, int limit) override;
   void SetCommitListener(CommitListener listener) override;
 
   // Counters for benchmarks and logs.

@@ -35,6 +35,13 @@ struct AcceptRequest {
     std::string role;       // the policy role it was decided for: "lead-worker", "front-door", ...
     std::string route;      // why this node: "lead worker of child-protection plan CP-1"
     std::string addressee;  // for a lead worker: the worker's id in the node's system
+    // When the recipient must acknowledge by (from the policy's deadline class and the area's
+    // working calendar); none: no deadline, never escalated.
+    std::optional<absl::Time> due_at;
+    std::string deadline_class;
+    // For an escalation notice: the cursor of the delivery it escalates (0 otherwise).
+    // Acknowledging the notice ends that delivery's escalation ladder.
+    uint64_t escalation_of = 0;
   };
   std::vector<Delivery> deliveries;
   // Appended to the audit log in the same transaction (not for a retry): first the SUBMITTED
@@ -42,7 +49,22 @@ struct AcceptRequest {
   std::vector<safeguard::v1::AuditEntry> audit_entries;
   // How the child was found in the registry ("matched on nhs-number", "unmatched", ...).
   std::string child_match;
+  // The subjects' identifiers in normal form ("<scheme>:<issuer>:<value>", SubjectKey()),
+  // indexed for the chronology and cumulative-concern rules.
+  std::vector<std::string> subject_keys;
+  // For an escalation notice: the step it takes on the escalated delivery, applied in the same
+  // transaction only if that delivery is still unacknowledged at step - 1 (otherwise the accept
+  // fails FAILED_PRECONDITION and nothing is stored): a restart never fires a step twice.
+  struct EscalationStep {
+    uint64_t cursor = 0;
+    int step = 0;
+    std::optional<absl::Time> next_due;  // none: the ladder is exhausted
+  };
+  std::optional<EscalationStep> escalates;
 };
+
+// "<scheme number>:<issuer>:<value>" for an identifier already in normal form.
+std::string SubjectKey(const safeguard::v1::SubjectIdentifier& id);
 
 struct Accepted {
   std::string notification_id;
@@ -99,6 +121,44 @@ struct StoredOutcome {
   absl::Time recorded_at;
 };
 
+// An escalation notice sent because a delivery was not acknowledged in time.
+struct EscalationState {
+  int step = 0;
+  std::string node_id;     // who it went to
+  std::string role;
+  std::string route;       // e.g. "escalation step 1: deputy of child-protection plan CP-1"
+  absl::Time sent_at;
+  std::optional<absl::Time> acknowledged_at;
+};
+
+// A delivery past its acknowledgement deadline, for the escalation ladder.
+struct OverdueDelivery {
+  uint64_t cursor = 0;
+  std::string mailbox;
+  std::string notification_id;
+  std::string sender;
+  safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
+  std::string role;
+  std::string route;
+  std::string addressee;
+  std::string deadline_class;
+  absl::Time accepted_at;
+  absl::Time due_at;
+  int escalation_step = 0;  // steps already taken
+  bool delivered = false;   // sent on a stream at least once
+  safeguard::v1::SignedEnvelope envelope;  // as the sender sent it
+};
+
+// One accepted notification in a chronology.
+struct ChronologyEntry {
+  uint64_t sequence = 0;
+  std::string notification_id;
+  std::string sender;
+  safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_UNSPECIFIED;
+  absl::Time accepted_at;
+  safeguard::v1::SignedEnvelope envelope;  // as the sender sent it, every disclosure
+};
+
 struct RecipientState {
   std::string node_id;
   std::optional<absl::Time> delivered_at;
@@ -107,6 +167,9 @@ struct RecipientState {
   std::string role;
   std::string route;
   std::optional<StoredOutcome> outcome;
+  std::optional<absl::Time> due_at;
+  std::string deadline_class;
+  std::vector<EscalationState> escalations;
 };
 
 struct StoredStatus {
@@ -171,6 +234,17 @@ class Store {
                                                                   int limit) = 0;
 
   virtual absl::StatusOr<StoredStatus> GetStatus(const std::string& notification_id) = 0;
+
+  // Unacknowledged deliveries due at or before `now` whose ladder is not exhausted and none of
+  // whose escalation notices was acknowledged, earliest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<OverdueDelivery>> OverdueDeliveries(absl::Time now,
+                                                                         int limit) = 0;
+
+  // Notifications about any of `subject_keys` accepted in [from, to), in sequence order after
+  // `after_sequence`, at most `limit`.
+  virtual absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
+      const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
+      uint64_t after_sequence, int limit) = 0;
 
   // REQUIRES: called before the first write.
   virtual void SetCommitListener(CommitListener listener) = 0;
