@@ -532,6 +532,11 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   accept.envelope = admission.envelope->SerializeAsString();
   accept.envelope_digest = opened.envelope_digest;
   accept.child_match = routing->child_match;
+  for (const auto& subject : notification.subjects()) {
+    for (const auto& id : subject.identifiers()) {
+      accept.subject_keys.push_back(storage::SubjectKey(id));
+    }
+  }
   // The sharing policy decides, for each recipient, share (which fields, under which basis) or
   // withhold (why). Every decision is recorded in the audit log in the same commit.
   std::shared_ptr<const policy::SharingPolicy> sharing = options_.policy->Current();
