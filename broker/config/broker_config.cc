@@ -110,6 +110,24 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
       return error(absl::StrCat(where, ".resolution_route: give the resolution policy and a "
                                 "contact referrers can use (1 to 500 characters)"));
     }
+    if (!a.emergency_duty_node().empty()) {
+      const Node* edt = nullptr;
+      for (const Node& node : config.nodes()) {
+        if (node.id() == a.emergency_duty_node()) edt = &node;
+      }
+      if (edt == nullptr) {
+        return error(absl::StrCat(where, ".emergency_duty_node: '", a.emergency_duty_node(),
+                                  "' is not the id of any node; register the emergency duty "
+                                  "team under nodes (type front-door or social-care)"));
+      }
+      auto type = protocol::ParseNodeType(edt->type());
+      if (!type ||
+          (*type != protocol::NodeType::kFrontDoor && *type != protocol::NodeType::kSocialCare)) {
+        return error(absl::StrCat(where, ".emergency_duty_node: node '", edt->id(), "' is a ",
+                                  edt->type(), " node; the emergency duty team must be a "
+                                  "front-door or social-care node"));
+      }
+    }
   }
 
   // Defaults.
@@ -135,6 +153,20 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
   tls->set_crl_directory(Resolve(base, tls->crl_directory()));
   config.set_data_directory(Resolve(base, config.data_directory()));
   config.set_policy_file(Resolve(base, config.policy_file()));
+  for (int i = 0; i < config.areas_size(); ++i) {
+    Area* a = config.mutable_areas(i);
+    if (a->calendar_file().empty()) continue;
+    a->set_calendar_file(Resolve(base, a->calendar_file()));
+    // The file's contents are checked by calendar::DeadlineCalendar::FromConfig at start-up;
+    // a path that cannot be read is caught here, with the field that names it.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(a->calendar_file(), ec)) {
+      return error(absl::StrCat("areas[", i, "].calendar_file: cannot read '",
+                                a->calendar_file(), "' (area '", a->code(),
+                                "'); give the path of a calendar file such as "
+                                "deploy/calendars/england-2026-27.yaml, relative to this file"));
+    }
+  }
   return config;
 }
 

@@ -216,6 +216,15 @@ FlagExplanation SharingPolicy::ExplainFlag(const FlagRequest& request) const {
   return out;
 }
 
+const std::map<std::string, DeadlineRule>& SharingPolicy::deadline_rules() const {
+  return compiled_->model.deadline_rules;
+}
+
+const DeadlineRule* SharingPolicy::FindDeadlineRule(absl::string_view deadline_class) const {
+  auto it = compiled_->model.deadline_rules.find(std::string(deadline_class));
+  return it == compiled_->model.deadline_rules.end() ? nullptr : &it->second;
+}
+
 const std::string& SharingPolicy::name() const { return compiled_->model.name; }
 const std::string& SharingPolicy::version() const { return compiled_->model.version; }
 const std::string& SharingPolicy::digest() const { return compiled_->digest; }

@@ -24,12 +24,14 @@
 #ifndef SAFEGUARD_BROKER_POLICY_SHARING_POLICY_H_
 #define SAFEGUARD_BROKER_POLICY_SHARING_POLICY_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "broker/policy/deadline_rule.h"
 #include "broker/policy/decision.h"
 #include "broker/policy/diagnostic.h"
 
@@ -97,6 +99,12 @@ class SharingPolicy {
   // nothing, with a reason. One table lookup and a copy of a prebuilt record.
   FlagDecision EvaluateFlag(const FlagRequest& request) const;
   FlagExplanation ExplainFlag(const FlagRequest& request) const;
+
+  // The deadline classes (`deadlines:`) and how each turns an acceptance time into a due time
+  // (broker/calendar applies them). A class given only a description has kind kNone.
+  const std::map<std::string, DeadlineRule>& deadline_rules() const;
+  // The rule of one class, or nullptr when the policy has no such class.
+  const DeadlineRule* FindDeadlineRule(absl::string_view deadline_class) const;
 
   const std::string& name() const;
   const std::string& version() const;

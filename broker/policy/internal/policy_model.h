@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/policy/deadline_rule.h"
 #include "broker/policy/decision.h"
 #include "broker/policy/vocabulary.h"
 
@@ -137,6 +138,8 @@ struct PolicyModel {
   std::map<std::string, Reference> references;
   std::array<Regime, kNodeTypeCount> regime{};   // by sending node type
   std::map<std::string, std::string> deadlines;  // class name -> description
+  // class name -> how its due time is computed (kind kNone for a plain description).
+  std::map<std::string, DeadlineRule> deadline_rules;
   std::array<std::optional<FieldSet>, kRecipientRoleCount> datasets;
   std::map<std::string, BasisModel> bases;
   std::string default_reason;

@@ -5,10 +5,12 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "broker/policy/internal/yaml_reader.h"
 
 namespace safeguard::policy::internal {
@@ -475,8 +477,97 @@ class PolicyParser {
                  absl::StrCat("deadline class '", e.key, "' must be a lower-case name"));
         continue;
       }
-      auto description = r_.String(e.value, absl::StrCat("deadline class '", e.key, "'"));
-      if (description) m_.deadlines[e.key] = *description;
+      std::string what = absl::StrCat("deadline class '", e.key, "'");
+      DeadlineRule rule;
+      rule.line = r_.MarkOf(e.key_node).line;
+      if (e.value.IsMap()) {
+        // {description: "...", due: <rule>} (docs/deadlines.md).
+        MapEntries keys;
+        if (!r_.Map(e.value, what, {"description", "due"}, &keys)) continue;
+        if (const MapEntry* d = r_.Require(keys, "description", e.value, what)) {
+          rule.description = r_.String(d->value, absl::StrCat(what, " description")).value_or("");
+        }
+        if (const MapEntry* d = r_.Require(keys, "due", e.value, what)) {
+          ParseDue(d->value, what, &rule);
+        }
+      } else {
+        auto description = r_.String(e.value, what);
+        if (!description) continue;
+        rule.description = *description;
+      }
+      m_.deadlines[e.key] = rule.description;
+      m_.deadline_rules[e.key] = std::move(rule);
+    }
+  }
+
+  // due: {within: 4h} | {end-of-working-day: N} | {start-of-next-school-day: true} |
+  // {working-hours: H}. Exactly one key.
+  void ParseDue(const YAML::Node& node, const std::string& what, DeadlineRule* rule) {
+    std::string w = absl::StrCat(what, " due");
+    constexpr absl::string_view kRules =
+        "within: 4h, end-of-working-day: 0 or 1, start-of-next-school-day: true, or "
+        "working-hours: 8";
+    MapEntries keys;
+    if (!node.IsMap()) {
+      r_.Error(Kind::kSyntax, node, absl::StrCat(w, " must be a mapping of one rule: ", kRules));
+      return;
+    }
+    if (!r_.Map(node, w,
+                {"within", "end-of-working-day", "start-of-next-school-day", "working-hours"},
+                &keys)) {
+      return;
+    }
+    if (keys.all().size() != 1) {
+      r_.Error(Kind::kSyntax, node,
+               absl::StrCat(w, " must give exactly one rule, not ", keys.all().size(), ": ",
+                            kRules));
+      return;
+    }
+    const MapEntry& e = keys.all().front();
+    auto value = r_.String(e.value, absl::StrCat(w, " ", e.key));
+    if (!value) return;
+    std::string v = std::string(absl::StripAsciiWhitespace(*value));
+    if (e.key == "within") {
+      absl::Duration d;
+      if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration() || d > absl::Hours(24 * 31)) {
+        r_.Error(Kind::kSyntax, e.value,
+                 absl::StrCat(w, " within: '", v,
+                              "' is not a wall-clock duration between 1s and 744h; write e.g. "
+                              "4h, 90m or 1h30m"));
+        return;
+      }
+      rule->kind = DeadlineRule::Kind::kWithin;
+      rule->duration = d;
+    } else if (e.key == "end-of-working-day") {
+      int n = -1;
+      if (!absl::SimpleAtoi(v, &n) || n < 0 || n > 30) {
+        r_.Error(Kind::kSyntax, e.value,
+                 absl::StrCat(w, " end-of-working-day: '", v,
+                              "' must be a whole number of working days from 0 to 30 (0: the end "
+                              "of the working day it arrives in, 1: of the next working day)"));
+        return;
+      }
+      rule->kind = DeadlineRule::Kind::kEndOfWorkingDay;
+      rule->working_days = n;
+    } else if (e.key == "start-of-next-school-day") {
+      if (v != "true") {
+        r_.Error(Kind::kSyntax, e.value,
+                 absl::StrCat(w, " start-of-next-school-day: '", v,
+                              "' must be true (leave the rule out otherwise)"));
+        return;
+      }
+      rule->kind = DeadlineRule::Kind::kStartOfNextSchoolDay;
+    } else {  // working-hours
+      double hours = 0;
+      if (!absl::SimpleAtod(v, &hours) || !(hours > 0) || hours > 1000) {
+        r_.Error(Kind::kSyntax, e.value,
+                 absl::StrCat(w, " working-hours: '", v,
+                              "' must be a number of office hours above 0 and at most 1000, "
+                              "e.g. 8 or 2.5"));
+        return;
+      }
+      rule->kind = DeadlineRule::Kind::kWorkingHours;
+      rule->duration = absl::Seconds(static_cast<int64_t>(hours * 3600 + 0.5));
     }
   }
 
