@@ -464,8 +464,10 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   return reactor;
 }
 
-void BrokerService::SubmitFromBroker(safeguard::v1::Notification notification,
-                                     protocol::NodeType reported_by, SubmitDone done) {
+void BrokerService::SubmitFromBroker(
+    safeguard::v1::Notification notification, protocol::NodeType reported_by, SubmitDone done,
+    std::vector<routing::ResolvedRecipient> targets,
+    std::optional<storage::AcceptRequest::EscalationStep> escalates) {
   const absl::Time now = clock_.Now();
   if (notification.idempotency_key().empty()) {
     auto key = NewNotificationId();
@@ -495,7 +497,8 @@ void BrokerService::SubmitFromBroker(safeguard::v1::Notification notification,
   self.type = reported_by;
   self.area = notification.subjects_size() > 0 ? notification.subjects(0).area() : "";
   self.display_name = "the broker";
-  Admission admission{std::move(self), "broker", envelope.get(), *std::move(opened)};
+  Admission admission{std::move(self), "broker", envelope.get(), *std::move(opened),
+                      std::move(targets), escalates};
   Admit(std::move(admission),
         [envelope, done = std::move(done)](
             absl::StatusOr<safeguard::v1::SubmitResponse> result) mutable {
@@ -507,7 +510,21 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   const identity::NodeInfo& node = admission.sender;
   const protocol::OpenedEnvelope& opened = admission.opened;
   const safeguard::v1::Notification& notification = opened.notification;
-  auto routing = resolver_.Resolve(node, notification);
+  absl::StatusOr<routing::Routing> routing = routing::Routing{};
+  if (admission.targets.empty()) {
+    routing = resolver_.Resolve(node, notification);
+  } else {
+    routing->recipients = std::move(admission.targets);
+    routing->child_match = "addressed by the broker";
+    if (options_.children != nullptr && notification.subjects_size() > 0) {
+      // The plan status still comes from the registry, for the policy.
+      auto match = options_.children->MatchChild(notification.subjects(0).identifiers());
+      if (match.ok() && match->kind == registry::ChildMatch::Kind::kMatched) {
+        auto open = options_.children->OpenInvolvements(match->subject_ids.front());
+        if (open.ok() && !open->empty()) routing->plan = open->front().plan_type();
+      }
+    }
+  }
   if (!routing.ok()) {
     std::move(done)(absl::InvalidArgumentError(
         absl::StrCat("notification.", routing.status().message())));
@@ -532,6 +549,7 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   accept.envelope = admission.envelope->SerializeAsString();
   accept.envelope_digest = opened.envelope_digest;
   accept.child_match = routing->child_match;
+  accept.escalates = admission.escalates;
   for (const auto& subject : notification.subjects()) {
     for (const auto& id : subject.identifiers()) {
       accept.subject_keys.push_back(storage::SubjectKey(id));
@@ -570,6 +588,7 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   }
   accept.audit_entries.push_back(submitted);
 
+  const absl::Time accept_time = clock_.Now();
   std::vector<safeguard::v1::Recipient> answers;
   for (const auto& r : routing->recipients) {
     question.recipient =
@@ -597,8 +616,19 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
       }
     }
     if (decision.shared()) {
-      accept.deliveries.push_back(
-          {r.node->id, disclosed.bits(), answer.role(), r.reason, r.addressee});
+      storage::AcceptRequest::Delivery& delivery = accept.deliveries.emplace_back();
+      delivery.node_id = r.node->id;
+      delivery.disclosed = disclosed.bits();
+      delivery.role = answer.role();
+      delivery.route = r.reason;
+      delivery.addressee = r.addressee;
+      delivery.deadline_class = decision.deadline;
+      if (admission.escalates) {
+        // The notice carries the ladder of the delivery it escalates; it has none of its own.
+        delivery.escalation_of = admission.escalates->cursor;
+      } else {
+        delivery.due_at = DueAt(decision.deadline, r.node->area, accept_time);
+      }
     }
 
     safeguard::v1::AuditEntry record;
@@ -792,6 +822,18 @@ grpc::ServerUnaryReactor* BrokerService::GetStatus(grpc::CallbackServerContext* 
     if (r.outcome) *out->mutable_outcome() = ToOutcome(*r.outcome);
   }
   return FinishNow(context, absl::OkStatus());
+}
+
+std::optional<absl::Time> BrokerService::DueAt(const std::string& deadline_class,
+                                              const std::string& area, absl::Time from) const {
+  if (deadline_class.empty() || options_.deadlines == nullptr) return std::nullopt;
+  auto due = options_.deadlines(deadline_class, area, from);
+  if (!due.ok()) {
+    SAFEGUARD_LOG_ERROR("no due time for deadline class '", deadline_class, "': ",
+                        due.status().message());
+    return std::nullopt;
+  }
+  return *due;
 }
 
 absl::StatusOr<std::string> BrokerService::DefaultChallengeRoute(const std::string& mailbox,

@@ -3,7 +3,9 @@
 #ifndef SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 #define SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +41,11 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     registry::RegistryStore* children = nullptr;
     // Area code → how to challenge a decision there (BrokerConfig.areas).
     std::map<std::string, std::string> resolution_routes;
+    // When a delivery of a deadline class, for a recipient in an area, accepted at a time, must
+    // be acknowledged (the area's working calendar). Null: deliveries have no deadline.
+    std::function<absl::StatusOr<absl::Time>(const std::string& deadline_class,
+                                             const std::string& area, absl::Time from)>
+        deadlines;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,
@@ -68,8 +75,12 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   // recipients and decisions (or the error), on a worker thread.
   // `reported_by` is the kind of node whose action it reports (the policy's sender).
   using SubmitDone = absl::AnyInvocable<void(absl::StatusOr<safeguard::v1::SubmitResponse>) &&>;
+  // With `targets`, it goes to exactly those recipients (e.g. a plan's deputy or team manager,
+  // addressed to the worker) instead of being routed; each is still decided by the policy.
+  // `escalates`: for an escalation notice, the step it takes on the escalated delivery.
   void SubmitFromBroker(safeguard::v1::Notification notification, protocol::NodeType reported_by,
-                        SubmitDone done);
+                        SubmitDone done, std::vector<routing::ResolvedRecipient> targets = {},
+                        std::optional<storage::AcceptRequest::EscalationStep> escalates = {});
 
  private:
   class MailboxStream;
@@ -80,10 +91,14 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     std::string sender_type;    // "gp", ..., or "broker"
     const safeguard::v1::SignedEnvelope* envelope;  // REQUIRES: outlives Admit's synchronous part
     protocol::OpenedEnvelope opened;
+    std::vector<routing::ResolvedRecipient> targets;  // empty: routed
+    std::optional<storage::AcceptRequest::EscalationStep> escalates;
   };
   // Fails (synchronously, through `done`) when routing refuses; otherwise `done` runs on a
   // worker thread after the commit.
   void Admit(Admission admission, SubmitDone done);
+  std::optional<absl::Time> DueAt(const std::string& deadline_class, const std::string& area,
+                                  absl::Time from) const;
   // The route to challenge a recipient's decision when it gives none: the child's plan's
   // escalation contact, else the area's configured resolution route.
   absl::StatusOr<std::string> DefaultChallengeRoute(const std::string& mailbox, uint64_t cursor);
