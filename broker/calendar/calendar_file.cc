@@ -268,8 +268,10 @@ class CalendarReader {
       if (weekdays_only && (w == absl::Weekday::saturday || w == absl::Weekday::sunday)) {
         Error(item, absl::StrCat(what, ": ", absl::FormatCivilTime(*day), " is a ",
                                  w == absl::Weekday::saturday ? "Saturday" : "Sunday",
-                                 "; list the weekday it is observed on (the substitute day) "
-                                 "instead"));
+                                 what == "bank_holidays"
+                                     ? "; list the weekday it is observed on (the substitute "
+                                       "day) instead"
+                                     : "; weekends are never school days, so leave it out"));
         continue;
       }
       out.push_back(*day);

@@ -140,16 +140,19 @@ absl::Time WorkingCalendar::StartOfNextSchoolDay(absl::Time t) const {
   return SchoolDayStart(day + kMaxSearchDays);
 }
 
-absl::Time WorkingCalendar::EndOfWorkingDay(absl::Time t) const {
+absl::CivilDay WorkingCalendar::WorkingDayOf(absl::Time t) const {
   absl::CivilDay day = LocalDay(t);
-  if (IsWorkingDay(day) && t < OfficeEnd(day)) return OfficeEnd(day);
-  return OfficeEnd(NextWorkingDay(day));
+  if (IsWorkingDay(day) && t < OfficeEnd(day)) return day;
+  return NextWorkingDay(day);
+}
+
+absl::Time WorkingCalendar::EndOfWorkingDay(absl::Time t) const {
+  return OfficeEnd(WorkingDayOf(t));
 }
 
 absl::Time WorkingCalendar::EndOfNthWorkingDay(absl::Time t, int n) const {
-  absl::Time end = EndOfWorkingDay(t);
-  if (n <= 0) return end;
-  absl::CivilDay day = LocalDay(end);
+  // By day, not via LocalDay(EndOfWorkingDay(t)): an office end of 24:00 is the next midnight.
+  absl::CivilDay day = WorkingDayOf(t);
   for (int i = 0; i < n; ++i) day = NextWorkingDay(day);
   return OfficeEnd(day);
 }

@@ -105,6 +105,8 @@ class WorkingCalendar {
  private:
   WorkingCalendar(CalendarSpec spec, absl::TimeZone zone);
   absl::CivilDay NextWorkingDay(absl::CivilDay day) const;  // strictly after `day`
+  // The working day whose office end EndOfWorkingDay(t) is.
+  absl::CivilDay WorkingDayOf(absl::Time t) const;
   absl::Time AtLocal(absl::CivilDay day, absl::Duration since_midnight) const;
 
   CalendarSpec spec_;

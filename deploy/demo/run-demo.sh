@@ -78,6 +78,7 @@ EOF
 bold "3. Starting safeguard-broker (mutual TLS on 127.0.0.1, SQLite store with fsync)"
 cp "$root/deploy/demo/broker.conf" "$work/broker.conf"
 cp -r "$root/deploy/policy" "$work/policy"
+cp -r "$root/deploy/calendars" "$work/calendars"
 "$broker_bin" --config="$work/broker.conf" --port_file="$work/port" 2>"$work/broker.log" &
 broker_pid=$!
 stop_broker() {

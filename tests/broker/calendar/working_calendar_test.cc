@@ -147,6 +147,18 @@ TEST(WorkingCalendarTest, CustomWorkingWeekAndHours) {
   EXPECT_FALSE(cal->IsSchoolDay(absl::CivilDay(2026, 10, 19)));
 }
 
+TEST(WorkingCalendarTest, OfficeHoursMayRunToMidnight) {
+  CalendarSpec spec;
+  spec.office_start = absl::Hours(8);
+  spec.office_end = absl::Hours(24);
+  auto cal = WorkingCalendar::Create(spec);
+  ASSERT_TRUE(cal.ok()) << cal.status();
+  EXPECT_TRUE(cal->IsOfficeHours(At(2026, 10, 22, 23, 30)));
+  // Thursday's next working day is Friday, whose close is Saturday 00:00 (not Monday's).
+  EXPECT_LOCAL(*cal, cal->EndOfNthWorkingDay(At(2026, 10, 22, 10), 1), At(2026, 10, 24, 0));
+  EXPECT_LOCAL(*cal, cal->EndOfNthWorkingDay(At(2026, 10, 22, 10), 2), At(2026, 10, 27, 0));
+}
+
 TEST(WorkingCalendarTest, CreateRefusesAnUnknownZoneAndBadSpecs) {
   CalendarSpec spec;
   spec.source = "area.yaml";
