@@ -32,6 +32,7 @@
 #include "broker/registry/registry_store.h"
 #include "broker/server/audit_service.h"
 #include "broker/server/broker_service.h"
+#include "broker/server/chronology_service.h"
 #include "broker/server/registry_service.h"
 #include "broker/storage/sqlite_audit_reader.h"
 #include "broker/server/log.h"
@@ -161,6 +162,9 @@ int Run() {
   safeguard::server::RegistryService registry_service(registry, **children, policy->get(),
                                                       **store, audit_keys->get(), service,
                                                       flags_hub, clock);
+  // A child's multi-agency chronology, minimised by policy, every view audited.
+  safeguard::server::ChronologyService chronology_service(registry, **children, policy->get(),
+                                                          **store, audit_keys->get(), clock);
 
   const auto& tls = config->tls();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -179,6 +183,7 @@ int Run() {
   builder.RegisterService(&service);
   builder.RegisterService(&audit_service);
   builder.RegisterService(&registry_service);
+  builder.RegisterService(&chronology_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->limits().max_message_bytes()));
   builder.SetMaxSendMessageSize(static_cast<int>(config->limits().max_message_bytes()) * 2);
   // Agencies' systems keep idle streams open; let them ping every 20 s to keep NAT state.
