@@ -24,6 +24,7 @@
 #include "clients/safeguardctl/command_line.h"
 #include "clients/safeguardctl/connection.h"
 #include "clients/safeguardctl/policy_command.h"
+#include "clients/safeguardctl/chronology_command.h"
 #include "clients/safeguardctl/registry_command.h"
 #include "clients/sdk/broker_client.h"
 #include "google/protobuf/util/json_util.h"
@@ -56,6 +57,8 @@ Commands:
             record (safeguardctl help registry)
   flags     GPs, health, schools: register the children served, watch their plan flags, look
             a child up (safeguardctl help flags)
+  chronology  social care, early help, front doors: a child's multi-agency chronology as text,
+            JSON, CSV or a printable HTML page (safeguardctl help chronology)
   help      show help for a command: safeguardctl help send
 
 Connection (every command):
@@ -188,6 +191,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommands = {
     {"policy", PolicyCommandFlags()},
     {"registry", RegistryCommandFlags()},
     {"flags", FlagsCommandFlags()},
+    {"chronology", ChronologyCommandFlags()},
     {"help", {}},
 };
 
@@ -727,6 +731,10 @@ int Main(int argc, char** argv) {
       std::cout << help;
       return kExitOk;
     }
+    if (topic == "chronology") {
+      std::cout << ChronologyHelp();
+      return kExitOk;
+    }
     auto it = kHelp.find(topic);
     if (it == kHelp.end()) return Usage(absl::StrCat("no help for '", topic, "'"));
     std::cout << it->second;
@@ -735,6 +743,7 @@ int Main(int argc, char** argv) {
   if (cl->command == "policy") return RunPolicyCommand(*cl, std::cout, std::cerr);
   if (cl->command == "registry") return RunRegistryCommand(*cl, std::cout, std::cerr);
   if (cl->command == "flags") return RunFlagsCommand(*cl, std::cout, std::cerr);
+  if (cl->command == "chronology") return RunChronologyCommand(*cl, std::cout, std::cerr);
   if (cl->Has("help")) {
     std::cout << kHelp.at(cl->command);
     return kExitOk;
