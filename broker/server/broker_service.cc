@@ -659,8 +659,15 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
     accept.audit_entries.push_back(std::move(record));
   }
 
+  std::optional<AcceptedNotification> listened;
+  if (options_.on_accepted && admission.sender_type != "broker") {
+    listened = AcceptedNotification{.sender = node.id,
+                                    .sender_type = node.type,
+                                    .sender_area = node.area,
+                                    .notification = notification};
+  }
   store_.Accept(std::move(accept), [this, answers = std::move(answers), sender_id = node.id,
-                                    sender_uri = node.uri,
+                                    sender_uri = node.uri, listened = std::move(listened),
                                     envelope_id = opened.payload.envelope_id(),
                                     done = std::move(done)](
                                        absl::StatusOr<storage::Accepted> accepted) mutable {
@@ -675,7 +682,14 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
     // Signing the receipt is CPU work: keep it off the store's committer thread.
     workers_.Post([this, answers = std::move(answers), sender_id = std::move(sender_id),
                    sender_uri = std::move(sender_uri), envelope_id = std::move(envelope_id),
-                   accepted = *std::move(accepted), done = std::move(done)]() mutable {
+                   listened = std::move(listened), accepted = *std::move(accepted),
+                   done = std::move(done)]() mutable {
+      if (listened && !accepted.duplicate) {
+        listened->notification_id = accepted.notification_id;
+        listened->sequence = accepted.sequence;
+        listened->accepted_at = accepted.accepted_at;
+        options_.on_accepted(*listened);
+      }
       safeguard::v1::SubmitResponse response;
       response.set_notification_id(accepted.notification_id);
       response.set_sequence(accepted.sequence);
@@ -820,6 +834,17 @@ grpc::ServerUnaryReactor* BrokerService::GetStatus(grpc::CallbackServerContext* 
     out->set_role(r.role);
     out->set_route(r.route);
     if (r.outcome) *out->mutable_outcome() = ToOutcome(*r.outcome);
+    if (r.due_at) *out->mutable_due_at() = ToProto(*r.due_at);
+    out->set_deadline(r.deadline_class);
+    for (const auto& e : r.escalations) {
+      auto* step = out->add_escalations();
+      step->set_step(e.step);
+      step->set_node_id(e.node_id);
+      step->set_role(e.role);
+      step->set_route(e.route);
+      *step->mutable_sent_at() = ToProto(e.sent_at);
+      if (e.acknowledged_at) *step->mutable_acknowledged_at() = ToProto(*e.acknowledged_at);
+    }
   }
   return FinishNow(context, absl::OkStatus());
 }

@@ -24,6 +24,18 @@
 
 namespace safeguard::server {
 
+// A notification an agency sent, just accepted (durable): what BrokerService::Options::
+// on_accepted is told, e.g. for the cumulative-concern rules (broker/concern).
+struct AcceptedNotification {
+  std::string notification_id;
+  uint64_t sequence = 0;
+  absl::Time accepted_at;
+  std::string sender;  // node id
+  protocol::NodeType sender_type = protocol::NodeType::kGp;
+  std::string sender_area;
+  safeguard::v1::Notification notification;  // every field, as the sender wrote it
+};
+
 // Thread-safe. Every RPC is denied unless the caller's certificate names a registered node.
 class BrokerService final : public safeguard::v1::Broker::CallbackService {
  public:
@@ -46,6 +58,9 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     std::function<absl::StatusOr<absl::Time>(const std::string& deadline_class,
                                              const std::string& area, absl::Time from)>
         deadlines;
+    // Told of every notification accepted from an agency (not the broker's own notices, not
+    // retries), on a worker thread after the commit. Must not block: queue the work.
+    std::function<void(const AcceptedNotification&)> on_accepted;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,

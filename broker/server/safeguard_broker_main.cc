@@ -23,7 +23,9 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "broker/calendar/deadline_calendar.h"
 #include "broker/config/broker_config.h"
+#include "broker/escalation/escalation_ladder.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/identity/node_registry.h"
 #include "broker/audit/audit_keys.h"
@@ -52,6 +54,8 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(bool, verbose, false,
           "Log every accepted notification (ids, node ids and types only; never content).");
 ABSL_FLAG(bool, check_config, false, "Check the configuration and TLS files, then exit.");
+ABSL_FLAG(int32_t, escalation_check_seconds, 30,
+          "How often to look for deliveries past their acknowledgement deadline (seconds).");
 
 namespace {
 
@@ -60,6 +64,42 @@ using safeguard::server::Log;
 // SIGTERM/SIGINT may arrive on any thread (gRPC starts threads of its own), so the handler only
 // writes the signal number to a pipe that the main thread reads.
 int g_stop_pipe[2] = {-1, -1};
+
+// The deadline calendar in force; replaced when the policy is reloaded. Thread-safe.
+class CalendarHolder {
+ public:
+  explicit CalendarHolder(std::shared_ptr<const safeguard::calendar::DeadlineCalendar> c)
+      : current_(std::move(c)) {}
+  std::shared_ptr<const safeguard::calendar::DeadlineCalendar> Get() const {
+    absl::MutexLock lock(&mu_);
+    return current_;
+  }
+  void Set(std::shared_ptr<const safeguard::calendar::DeadlineCalendar> c) {
+    absl::MutexLock lock(&mu_);
+    current_ = std::move(c);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const safeguard::calendar::DeadlineCalendar> current_ ABSL_GUARDED_BY(mu_);
+};
+
+// Escalation notices go out as broker notifications, addressed to the ladder's rung.
+class BrokerEscalationSink final : public safeguard::escalation::EscalationSink {
+ public:
+  explicit BrokerEscalationSink(safeguard::server::BrokerService& service) : service_(service) {}
+  void Send(safeguard::v1::Notification notice,
+            std::vector<safeguard::routing::ResolvedRecipient> targets,
+            safeguard::storage::AcceptRequest::EscalationStep step, Done done) override {
+    // The policy sees the notice as social care's: it reports a safeguarding process, under
+    // UK GDPR, whoever the late recipient was.
+    service_.SubmitFromBroker(std::move(notice), safeguard::protocol::NodeType::kSocialCare,
+                              std::move(done), std::move(targets), step);
+  }
+
+ private:
+  safeguard::server::BrokerService& service_;
+};
 
 void OnStopSignal(int signal) {
   char byte = static_cast<char>(signal);
@@ -129,6 +169,13 @@ int Run() {
   SAFEGUARD_LOG_INFO("sharing policy ", (*policy)->Current()->name(), " version ",
                      (*policy)->Current()->version(), " (sha256 ", (*policy)->Current()->digest(),
                      ") from ", config->policy_file());
+  // Acknowledgement deadlines: the policy's deadline classes in each area's working calendar.
+  // Rebuilt when the policy is reloaded.
+  auto first_calendar =
+      safeguard::calendar::DeadlineCalendar::FromConfig(*config, *(*policy)->Current());
+  if (!first_calendar.ok()) return Fail(first_calendar.status());
+  CalendarHolder calendar(std::shared_ptr<const safeguard::calendar::DeadlineCalendar>(
+      *std::move(first_calendar)));
   auto audit_keys = safeguard::audit_log::AuditKeys::LoadOrCreate(
       config->data_directory(), config->partnership() + "/audit");
   if (!audit_keys.ok()) return Fail(audit_keys.status());
@@ -156,7 +203,11 @@ int Run() {
        .audit_keys = audit_keys->get(),
        .policy = policy->get(),
        .children = children->get(),
-       .resolution_routes = std::move(resolution_routes)});
+       .resolution_routes = std::move(resolution_routes),
+       .deadlines = [&calendar](const std::string& deadline_class, const std::string& area,
+                                absl::Time from) {
+         return calendar.Get()->Due(deadline_class, area, from);
+       }});
   safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
                                                 **audit_reader, **store);
   safeguard::server::RegistryService registry_service(registry, **children, policy->get(),
@@ -211,6 +262,25 @@ int Run() {
     std::rename(tmp.c_str(), port_file.c_str());
   }
 
+  // Deliveries not acknowledged in time climb the escalation ladder.
+  BrokerEscalationSink escalation_sink(service);
+  safeguard::escalation::LadderOptions ladder_options;
+  ladder_options.step_due = [&calendar](const std::string& area, absl::Time from, int step) {
+    return calendar.Get()->EscalationDue(area, from, step);
+  };
+  ladder_options.office_hours = [&calendar](const std::string& area, absl::Time t) {
+    return calendar.Get()->IsOfficeHours(area, t);
+  };
+  for (const auto& area : config->areas()) {
+    if (!area.emergency_duty_node().empty()) {
+      ladder_options.emergency_duty_nodes[area.code()] = area.emergency_duty_node();
+    }
+  }
+  ladder_options.interval = absl::Seconds(absl::GetFlag(FLAGS_escalation_check_seconds));
+  safeguard::escalation::EscalationLadder ladder(**store, children->get(), registry,
+                                                 escalation_sink, clock, ladder_options);
+  ladder.Start();
+
   char signal = 0;
   for (;;) {
     if (::read(g_stop_pipe[0], &signal, 1) < 0) {
@@ -223,12 +293,20 @@ int Run() {
     if (reloaded.ok()) {
       SAFEGUARD_LOG_INFO("sharing policy reloaded: ", (*reloaded)->name(), " version ",
                          (*reloaded)->version(), " (sha256 ", (*reloaded)->digest(), ")");
+      auto rebuilt = safeguard::calendar::DeadlineCalendar::FromConfig(*config, **reloaded);
+      if (rebuilt.ok()) {
+        calendar.Set(*std::move(rebuilt));
+      } else {
+        SAFEGUARD_LOG_ERROR("deadline calendar NOT rebuilt, the previous one stays: ",
+                            rebuilt.status().message());
+      }
     } else {
       SAFEGUARD_LOG_ERROR("sharing policy NOT reloaded, the previous one stays in force: ",
                           reloaded.status().message());
     }
   }
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
+  ladder.Stop();
   hub.StopAll();  // open mailbox streams end now; their clients resume from their cursors
   flags_hub.StopAll();  // and open flag streams
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -582,6 +582,17 @@ int Status(const Context& c) {
         std::cout << "queued, not yet delivered";
     }
     std::cout << "\n";
+    if (r.has_due_at() && r.state() != safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED) {
+      std::cout << "    due by " << FormatTime(r.due_at()) << " (" << r.deadline() << ")\n";
+    }
+    for (const auto& e : r.escalations()) {
+      std::cout << "    escalated " << FormatTime(e.sent_at()) << " to " << e.node_id() << ": "
+                << e.route()
+                << (e.has_acknowledged_at()
+                        ? absl::StrCat(" (acknowledged ", FormatTime(e.acknowledged_at()), ")")
+                        : "")
+                << "\n";
+    }
     if (r.has_outcome()) {
       const auto& o = r.outcome();
       std::cout << "    outcome: "
