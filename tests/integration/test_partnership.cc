@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
@@ -90,6 +91,25 @@ void TestPartnership::Revoke(const std::string& node_id) {
   RunOrDie(absl::StrCat(Certs(), " crl --ca-dir ", dir_, "/ca --out ", dir_, "/crl"));
 }
 
+void TestPartnership::UsePolicy(const std::string& yaml) {
+  std::string path = dir_ + "/policy.yaml";
+  std::ofstream(path) << yaml;
+  std::string config;
+  {
+    std::ifstream in(dir_ + "/broker.conf");
+    config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  config = absl::StrReplaceAll(
+      config, {{absl::StrCat("policy_file: \"", SAFEGUARD_DEFAULT_POLICY, "\""),
+                absl::StrCat("policy_file: \"", path, "\"")}});
+  std::ofstream(dir_ + "/broker.conf") << config;
+}
+
+std::string DefaultPolicyText() {
+  std::ifstream in(SAFEGUARD_DEFAULT_POLICY);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 void TestPartnership::StartBroker() {
   ASSERT_LT(pid_, 0) << "broker already running";
   std::string port_file = dir_ + "/port";
@@ -100,8 +120,13 @@ void TestPartnership::StartBroker() {
   if (pid_ == 0) {
     FILE* out = freopen(log.c_str(), "a", stderr);
     (void)out;
-    execl(SAFEGUARD_BROKER_BINARY, "safeguard-broker", ("--config=" + config).c_str(),
-          ("--port_file=" + port_file).c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> args = {"safeguard-broker", "--config=" + config,
+                                     "--port_file=" + port_file};
+    args.insert(args.end(), broker_flags_.begin(), broker_flags_.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(SAFEGUARD_BROKER_BINARY, argv.data());
     _exit(127);
   }
   // Wait for the broker to say it serves: it writes the port file only once listening.

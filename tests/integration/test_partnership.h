@@ -33,6 +33,11 @@ class TestPartnership {
                            std::string extra_config = "");
   ~TestPartnership();
 
+  // Replaces the sharing policy with `yaml` (e.g. the default with a shorter deadline).
+  void UsePolicy(const std::string& yaml);
+  // Extra command-line flags for the broker, e.g. "--escalation_check_seconds=1".
+  void AddBrokerFlag(std::string flag) { broker_flags_.push_back(std::move(flag)); }
+
   // Starts the broker and waits until it serves (its port file appears). REQUIRES: not running.
   void StartBroker();
   // SIGTERM and wait (graceful), or SIGKILL (a crash).
@@ -68,7 +73,11 @@ class TestPartnership {
   std::string partnership_ = "test.safeguarding.example";
   pid_t pid_ = -1;
   int port_ = 0;
+  std::vector<std::string> broker_flags_;
 };
+
+// The text of the default policy (deploy/policy/england.yaml).
+std::string DefaultPolicyText();
 
 // Submits an envelope as it is, bypassing the SDK's checks and sealing.
 grpc::Status RawSubmit(client::BrokerClient& client, const safeguard::v1::SignedEnvelope& envelope,
