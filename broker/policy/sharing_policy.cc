@@ -220,6 +220,12 @@ const std::map<std::string, DeadlineRule>& SharingPolicy::deadline_rules() const
   return compiled_->model.deadline_rules;
 }
 
+const std::vector<CumulativeRule>& SharingPolicy::cumulative_rules() const {
+  return compiled_->model.cumulative;
+}
+
+const DriftSettings& SharingPolicy::drift() const { return compiled_->model.drift; }
+
 const DeadlineRule* SharingPolicy::FindDeadlineRule(absl::string_view deadline_class) const {
   auto it = compiled_->model.deadline_rules.find(std::string(deadline_class));
   return it == compiled_->model.deadline_rules.end() ? nullptr : &it->second;

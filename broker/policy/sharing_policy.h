@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "broker/policy/cumulative_rule.h"
 #include "broker/policy/deadline_rule.h"
 #include "broker/policy/decision.h"
 #include "broker/policy/diagnostic.h"
@@ -105,6 +106,11 @@ class SharingPolicy {
   const std::map<std::string, DeadlineRule>& deadline_rules() const;
   // The rule of one class, or nullptr when the policy has no such class.
   const DeadlineRule* FindDeadlineRule(absl::string_view deadline_class) const;
+
+  // The cumulative-concern rules (`cumulative:`), in file order, and the plan-drift thresholds
+  // (`drift:`, defaults when absent); broker/concern applies them (docs/concern.md).
+  const std::vector<CumulativeRule>& cumulative_rules() const;
+  const DriftSettings& drift() const;
 
   const std::string& name() const;
   const std::string& version() const;

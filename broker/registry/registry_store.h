@@ -103,6 +103,12 @@ class RegistryStore {
     return absl::UnimplementedError("ServingNodesOf");
   }
 
+  // Every open involvement of every child, in (publisher, reference) order: the plan-drift
+  // check (broker/concern). A full scan; called every few minutes, not per notification.
+  virtual absl::StatusOr<std::vector<safeguard::v1::Involvement>> AllOpenInvolvements() {
+    return absl::UnimplementedError("AllOpenInvolvements");
+  }
+
   // --- Reads for the Registry service.
 
   // NOT_FOUND if no child has this identifier.

@@ -960,6 +960,22 @@ absl::StatusOr<std::vector<Involvement>> SqliteRegistryStore::OpenInvolvements(
   return ReadOpenInvolvements(*reader_statements_, subject_id);
 }
 
+absl::StatusOr<std::vector<Involvement>> SqliteRegistryStore::AllOpenInvolvements() {
+  absl::MutexLock lock(&read_mu_);
+  Statement st(*reader_statements_,
+               "SELECT body FROM involvements WHERE open = 1 ORDER BY publisher, reference");
+  RETURN_IF_ERROR(st.status());
+  std::vector<Involvement> out;
+  int rc;
+  while ((rc = st.Step()) == SQLITE_ROW) {
+    if (!out.emplace_back().ParseFromString(st.Blob(0))) {
+      return absl::DataLossError("registry: a stored involvement cannot be parsed");
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError(reader_statements_->db(), rc, "reading involvements");
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> SqliteRegistryStore::HouseholdChildren(
     const std::string& subject_id) {
   absl::MutexLock lock(&read_mu_);

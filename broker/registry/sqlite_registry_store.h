@@ -57,6 +57,8 @@ class SqliteRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<std::string>> ServingNodesOf(
       const google::protobuf::RepeatedPtrField<safeguard::v1::SubjectIdentifier>& ids) override;
 
+  absl::StatusOr<std::vector<safeguard::v1::Involvement>> AllOpenInvolvements() override;
+
   absl::StatusOr<safeguard::v1::ChildRecord> GetChild(
       const safeguard::v1::SubjectIdentifier& identifier) override;
   absl::StatusOr<std::vector<FlagRow>> ReadFlags(const std::string& node, uint64_t after_cursor,

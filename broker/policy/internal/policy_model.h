@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/policy/cumulative_rule.h"
 #include "broker/policy/deadline_rule.h"
 #include "broker/policy/decision.h"
 #include "broker/policy/vocabulary.h"
@@ -146,6 +147,8 @@ struct PolicyModel {
   std::vector<std::string> default_citations;
   std::vector<RuleModel> rules;
   std::vector<FlagRuleModel> flags;  // file order: the first matching one decides
+  std::vector<CumulativeRule> cumulative;  // `cumulative:`, file order
+  DriftSettings drift;                     // `drift:` (defaults when absent)
 };
 
 }  // namespace safeguard::policy::internal

@@ -145,7 +145,7 @@ class PolicyParser {
     MapEntries top;
     if (!r_.Map(root, "the policy file",
                 {"format", "name", "version", "description", "references", "regimes", "deadlines",
-                 "datasets", "bases", "default", "rules", "flags"},
+                 "datasets", "bases", "default", "rules", "flags", "cumulative", "drift"},
                 &top)) {
       return;
     }
@@ -186,6 +186,8 @@ class PolicyParser {
       ParseRules(e->value);
     }
     if (const MapEntry* e = top.Find("flags")) ParseFlags(e->value);
+    if (const MapEntry* e = top.Find("cumulative")) ParseCumulative(e->value);
+    if (const MapEntry* e = top.Find("drift")) ParseDrift(e->value);
     ValidateBases();
     for (RuleModel& rule : m_.rules) ValidateRule(rule);
     ValidateOverrideCycles();
@@ -1209,6 +1211,194 @@ class PolicyParser {
     };
     for (const RuleModel& r : m_.rules) {
       if (state[r.id] == 0) visit(r);
+    }
+  }
+
+  // --- Cumulative-concern rules and drift thresholds (docs/concern.md). ---
+
+  // "90d", "26w", or an absl duration ("36h", "10m"); from 1m to 3660d.
+  std::optional<absl::Duration> LongDuration(const YAML::Node& node, absl::string_view what) {
+    auto value = r_.String(node, what);
+    if (!value) return std::nullopt;
+    std::string v = std::string(absl::StripAsciiWhitespace(*value));
+    absl::Duration d;
+    int n = 0;
+    bool ok = false;
+    if (v.size() > 1 && (v.back() == 'd' || v.back() == 'w') &&
+        absl::SimpleAtoi(absl::string_view(v).substr(0, v.size() - 1), &n)) {
+      d = absl::Hours(24) * n * (v.back() == 'w' ? 7 : 1);
+      ok = n > 0;
+    } else {
+      ok = absl::ParseDuration(v, &d);
+    }
+    if (!ok || d < absl::Minutes(1) || d > absl::Hours(24 * 3660)) {
+      r_.Error(Kind::kSyntax, node,
+               absl::StrCat(what, ": '", v,
+                            "' is not a duration between 1m and 3660d; write e.g. 90d, 26w or "
+                            "36h"));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<int> PositiveInt(const YAML::Node& node, absl::string_view what) {
+    auto value = r_.String(node, what);
+    if (!value) return std::nullopt;
+    int n = 0;
+    if (!absl::SimpleAtoi(*value, &n) || n < 1 || n > 1000) {
+      r_.Error(Kind::kSyntax, node,
+               absl::StrCat(what, " must be a whole number from 1 to 1000, not '", *value, "'"));
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // cumulative: a list of rules, each raising a cumulative-concern notice when met.
+  void ParseCumulative(const YAML::Node& node) {
+    if (node.IsNull()) return;
+    if (!node.IsSequence()) {
+      r_.Error(Kind::kSyntax, node, "cumulative must be a list, each item starting with '- id:'");
+      return;
+    }
+    std::set<std::string> ids;
+    for (const YAML::Node& item : node) {
+      CumulativeRule rule;
+      rule.line = r_.MarkOf(item).line;
+      int errors_before = r_.error_count();
+      ParseCumulativeRule(item, &rule);
+      if (!rule.id.empty() && !ids.insert(rule.id).second) {
+        r_.Error(Kind::kDuplicate, item,
+                 absl::StrCat("cumulative rule id '", rule.id,
+                              "' is used by an earlier cumulative rule; ids must be unique: "
+                              "notices and their idempotency keys name them"));
+      }
+      r_.set_rule("");
+      if (r_.error_count() == errors_before) m_.cumulative.push_back(std::move(rule));
+    }
+  }
+
+  void ParseCumulativeRule(const YAML::Node& node, CumulativeRule* rule) {
+    r_.set_rule("");
+    MapEntries keys;
+    if (!r_.Map(node, "a cumulative rule",
+                {"id", "description", "citations", "types", "scope", "within", "at-least",
+                 "agencies-at-least", "after-outcome"},
+                &keys)) {
+      return;
+    }
+    if (const MapEntry* e = r_.Require(keys, "id", node, "every cumulative rule")) {
+      if (auto id = r_.String(e->value, "cumulative rule id")) {
+        rule->id = *id;
+        r_.set_rule(rule->id);
+        if (!IsName(*id, false)) {
+          r_.Error(Kind::kSyntax, e->value,
+                   absl::StrCat("cumulative rule id '", *id,
+                                "' must be lower-case letters, digits, '-', '.' or '_'"));
+        }
+      }
+    }
+    std::string what = absl::StrCat("cumulative rule '", rule->id, "'");
+    if (const MapEntry* e = keys.Find("description")) {
+      rule->description = r_.String(e->value, absl::StrCat(what, " description")).value_or("");
+    }
+    const MapEntry* citations = keys.Find("citations");
+    if (citations == nullptr) {
+      r_.Error(Kind::kNoCitation, node,
+               absl::StrCat(what,
+                            " has no citations: every cumulative rule must cite at least one "
+                            "reference (guidance or review) for why the events add up"));
+    } else {
+      rule->citations = ParseCitations(citations->value, what);
+      if (rule->citations.empty() && citations->value.IsSequence() &&
+          citations->value.size() == 0) {
+        r_.Error(Kind::kNoCitation, citations->value,
+                 absl::StrCat(what, " has an empty citations list: cite at least one reference"));
+      }
+    }
+    if (const MapEntry* e = r_.Require(keys, "types", node, what)) {
+      std::string w = absl::StrCat(what, " types");
+      if (auto items = r_.ScalarList(e->value, w)) {
+        if (items->empty()) r_.Error(Kind::kMissing, e->value, absl::StrCat(w, " lists nothing"));
+        for (const YAML::Node& item : *items) {
+          auto type = ParseNotificationType(item.Scalar());
+          if (!type) {
+            r_.Error(Kind::kUnknownName, item,
+                     absl::StrCat("unknown notification type '", item.Scalar(), "'",
+                                  DidYouMean(item.Scalar(), AllTypeNames()), " in ", w,
+                                  "; 'safeguardctl types' lists them"));
+          } else if (*type == safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN ||
+                     *type == safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT ||
+                     *type == safeguard::v1::NOTIFICATION_TYPE_ESCALATION ||
+                     *type == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP) {
+            r_.Error(Kind::kUnknownName, item,
+                     absl::StrCat(w, " names '", item.Scalar(),
+                                  "', which the broker sends itself: only agencies' events count"));
+          } else if (rule->Counts(*type)) {
+            r_.Error(Kind::kDuplicate, item, absl::StrCat(w, " names '", item.Scalar(), "' twice"));
+          } else {
+            rule->types.push_back(*type);
+          }
+        }
+      }
+    }
+    if (const MapEntry* e = keys.Find("scope")) {
+      auto scope = r_.String(e->value, absl::StrCat(what, " scope"));
+      if (scope && *scope == "child") {
+        rule->scope = CumulativeRule::Scope::kChild;
+      } else if (scope && *scope == "household") {
+        rule->scope = CumulativeRule::Scope::kHousehold;
+      } else if (scope) {
+        r_.Error(Kind::kUnknownName, e->value,
+                 absl::StrCat("unknown scope '", *scope, "' in ", what,
+                              "; the scopes are: child, household"));
+      }
+    }
+    if (const MapEntry* e = r_.Require(keys, "within", node, what)) {
+      if (auto d = LongDuration(e->value, absl::StrCat(what, " within"))) rule->within = *d;
+    }
+    if (const MapEntry* e = r_.Require(keys, "at-least", node, what)) {
+      if (auto n = PositiveInt(e->value, absl::StrCat(what, " at-least"))) rule->at_least = *n;
+    }
+    if (const MapEntry* e = keys.Find("agencies-at-least")) {
+      if (auto n = PositiveInt(e->value, absl::StrCat(what, " agencies-at-least"))) {
+        rule->agencies_at_least = *n;
+        if (*n > rule->at_least) {
+          r_.Error(Kind::kSyntax, e->value,
+                   absl::StrCat(what, " agencies-at-least (", *n, ") exceeds at-least (",
+                                rule->at_least, "): the rule could never be met"));
+        }
+      }
+    }
+    if (const MapEntry* e = keys.Find("after-outcome")) {
+      auto outcome = r_.String(e->value, absl::StrCat(what, " after-outcome"));
+      if (outcome && *outcome == "no-further-action") {
+        rule->after_no_further_action = true;
+      } else if (outcome) {
+        r_.Error(Kind::kUnknownName, e->value,
+                 absl::StrCat("unknown outcome '", *outcome, "' in ", what,
+                              " after-outcome; the only one is: no-further-action"));
+      }
+    }
+  }
+
+  // drift: thresholds for plan-drift alerts; each optional.
+  void ParseDrift(const YAML::Node& node) {
+    if (node.IsNull()) return;
+    MapEntries keys;
+    if (!r_.Map(node, "drift",
+                {"plan-length", "progress-window", "core-group-interval", "check-every"},
+                &keys)) {
+      return;
+    }
+    DriftSettings& d = m_.drift;
+    d.line = r_.MarkOf(node).line;
+    for (const MapEntry& e : keys.all()) {
+      auto value = LongDuration(e.value, absl::StrCat("drift ", e.key));
+      if (!value) continue;
+      if (e.key == "plan-length") d.plan_length = *value;
+      if (e.key == "progress-window") d.progress_window = *value;
+      if (e.key == "core-group-interval") d.core_group_interval = *value;
+      if (e.key == "check-every") d.check_every = *value;
     }
   }
 

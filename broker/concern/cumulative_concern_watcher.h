@@ -1,0 +1,101 @@
+// Cumulative concern: after each notification an agency sends, the policy's `cumulative:` rules
+// are evaluated over the recent chronology of every child it is about (and of the child's
+// household, for household rules); a rule that is met sends a CUMULATIVE_CONCERN notice from the
+// broker, listing the contributing events, to the child's lead workers (else the front door).
+// docs/concern.md describes the rules and how a cluster of events raises only once.
+//
+//   CumulativeConcernWatcher watcher(store, children, nodes, sink, clock,
+//                                    [&] { return policy_store->Current(); });
+//   options.on_accepted = [&](const server::AcceptedNotification& a) {
+//     watcher.OnAccepted({a.sequence, a.accepted_at, a.sender, a.sender_type, a.sender_area,
+//                         a.notification});
+//   };
+#ifndef SAFEGUARD_BROKER_CONCERN_CUMULATIVE_CONCERN_WATCHER_H_
+#define SAFEGUARD_BROKER_CONCERN_CUMULATIVE_CONCERN_WATCHER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "broker/common/clock.h"
+#include "broker/concern/concern_sink.h"
+#include "broker/identity/node_registry.h"
+#include "broker/policy/sharing_policy.h"
+#include "broker/registry/registry_store.h"
+#include "broker/storage/store.h"
+
+namespace safeguard::concern {
+
+// An agency's notification, just accepted.
+struct AcceptedEvent {
+  uint64_t sequence = 0;
+  absl::Time accepted_at;
+  std::string sender;  // node id
+  protocol::NodeType sender_type = protocol::NodeType::kGp;
+  std::string sender_area;
+  safeguard::v1::Notification notification;
+};
+
+// One evaluation's outcome, for tests and the log.
+struct RaisedConcern {
+  std::string rule_id;
+  std::string idempotency_key;
+  bool duplicate = false;  // the key had been raised before (e.g. before a restart)
+};
+
+// Thread-safe. Evaluation runs on the watcher's own thread, one event at a time (so a notice is
+// durable before the next event is evaluated), never on gRPC's or the store's threads.
+class CumulativeConcernWatcher {
+ public:
+  using PolicySource = std::function<std::shared_ptr<const policy::SharingPolicy>()>;
+  // `children` may be null: then only child-scope rules over the notification's own identifiers
+  // are evaluated, and notices go to the front door.
+  CumulativeConcernWatcher(storage::Store& store, registry::RegistryStore* children,
+                           const identity::NodeRegistry& nodes, ConcernSink& sink,
+                           const Clock& clock, PolicySource policy);
+  ~CumulativeConcernWatcher();  // Stop()s
+  CumulativeConcernWatcher(const CumulativeConcernWatcher&) = delete;
+  CumulativeConcernWatcher& operator=(const CumulativeConcernWatcher&) = delete;
+
+  // Queues the event for evaluation; returns at once.
+  void OnAccepted(AcceptedEvent event) ABSL_LOCKS_EXCLUDED(mu_);
+  // Evaluates now, on the calling thread (tests), waiting for each notice to be durable.
+  std::vector<RaisedConcern> Evaluate(const AcceptedEvent& event);
+  // Waits until every queued event has been evaluated (tests).
+  void Drain() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops what is still queued and joins the thread. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Subject;
+  void Run();
+  std::vector<Subject> SubjectsOf(const AcceptedEvent& event);
+  std::vector<RaisedConcern> EvaluateSubject(const policy::SharingPolicy& policy,
+                                             const Subject& subject, bool household,
+                                             const AcceptedEvent& event, absl::Time now);
+  std::vector<routing::ResolvedRecipient> TargetsFor(const Subject& subject,
+                                                     const std::string& fallback_area);
+
+  storage::Store& store_;
+  registry::RegistryStore* const children_;
+  const identity::NodeRegistry& nodes_;
+  ConcernSink& sink_;
+  const Clock& clock_;
+  const PolicySource policy_;
+
+  absl::Mutex mu_;
+  std::deque<AcceptedEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace safeguard::concern
+
+#endif  // SAFEGUARD_BROKER_CONCERN_CUMULATIVE_CONCERN_WATCHER_H_
