@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "absl/flags/flag.h"
@@ -25,6 +26,8 @@
 #include "absl/strings/str_cat.h"
 #include "broker/calendar/deadline_calendar.h"
 #include "broker/config/broker_config.h"
+#include "broker/concern/cumulative_concern_watcher.h"
+#include "broker/concern/plan_drift_monitor.h"
 #include "broker/escalation/escalation_ladder.h"
 #include "broker/delivery/mailbox_hub.h"
 #include "broker/identity/node_registry.h"
@@ -54,6 +57,9 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(bool, verbose, false,
           "Log every accepted notification (ids, node ids and types only; never content).");
 ABSL_FLAG(bool, check_config, false, "Check the configuration and TLS files, then exit.");
+ABSL_FLAG(int32_t, drift_check_seconds, 0,
+          "How often to check open plans for drift (seconds); 0: the policy's drift check-every "
+          "(default 10 minutes). Plans are also checked at start-up.");
 ABSL_FLAG(int32_t, escalation_check_seconds, 30,
           "How often to look for deliveries past their acknowledgement deadline (seconds).");
 
@@ -99,6 +105,21 @@ class BrokerEscalationSink final : public safeguard::escalation::EscalationSink 
 
  private:
   safeguard::server::BrokerService& service_;
+};
+
+// Cumulative-concern and plan-drift notices go out as broker notifications, addressed by the
+// watcher or monitor. The service is set once constructed (before the server starts).
+class BrokerConcernSink final : public safeguard::concern::ConcernSink {
+ public:
+  void set_service(safeguard::server::BrokerService* service) { service_ = service; }
+  void Raise(safeguard::v1::Notification notice, safeguard::protocol::NodeType reported_by,
+             std::vector<safeguard::routing::ResolvedRecipient> targets, Done done) override {
+    service_->SubmitFromBroker(std::move(notice), reported_by, std::move(done),
+                               std::move(targets));
+  }
+
+ private:
+  safeguard::server::BrokerService* service_ = nullptr;
 };
 
 void OnStopSignal(int signal) {
@@ -196,6 +217,11 @@ int Run() {
   for (const auto& area : config->areas()) {
     resolution_routes[area.code()] = area.resolution_route();
   }
+  // Cumulative-concern rules run after each agency's notification, on the watcher's thread.
+  BrokerConcernSink concern_sink;
+  safeguard::concern::CumulativeConcernWatcher concern_watcher(
+      **store, children->get(), registry, concern_sink, clock,
+      [&policy] { return (*policy)->Current(); });
   safeguard::server::BrokerService service(
       registry, **trust, **store, hub, clock,
       {.receipt_signer = *receipt_signer,
@@ -207,7 +233,13 @@ int Run() {
        .deadlines = [&calendar](const std::string& deadline_class, const std::string& area,
                                 absl::Time from) {
          return calendar.Get()->Due(deadline_class, area, from);
-       }});
+       },
+       .on_accepted =
+           [&concern_watcher](const safeguard::server::AcceptedNotification& a) {
+             concern_watcher.OnAccepted({a.sequence, a.accepted_at, a.sender, a.sender_type,
+                                         a.sender_area, a.notification});
+           }});
+  concern_sink.set_service(&service);
   safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
                                                 **audit_reader, **store);
   safeguard::server::RegistryService registry_service(registry, **children, policy->get(),
@@ -281,6 +313,16 @@ int Run() {
                                                  escalation_sink, clock, ladder_options);
   ladder.Start();
 
+  // Open plans are checked for drift at start-up and then periodically.
+  safeguard::concern::PlanDriftMonitor drift_monitor(
+      **children, registry, concern_sink, clock,
+      [&policy] { return (*policy)->Current()->drift(); });
+  std::optional<absl::Duration> drift_interval;
+  if (int32_t seconds = absl::GetFlag(FLAGS_drift_check_seconds); seconds > 0) {
+    drift_interval = absl::Seconds(seconds);
+  }
+  drift_monitor.Start(drift_interval);
+
   char signal = 0;
   for (;;) {
     if (::read(g_stop_pipe[0], &signal, 1) < 0) {
@@ -307,6 +349,8 @@ int Run() {
   }
   SAFEGUARD_LOG_INFO("stopping on signal ", static_cast<int>(signal));
   ladder.Stop();
+  drift_monitor.Stop();
+  concern_watcher.Stop();
   hub.StopAll();  // open mailbox streams end now; their clients resume from their cursors
   flags_hub.StopAll();  // and open flag streams
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
