@@ -336,7 +336,8 @@ TEST_F(RegistryTest, SchoolSeesLessThanTheGp) {
   ASSERT_TRUE(Registry("eh-swindon")->PutInvolvement(eh).ok());
   school = Flags("school-oakfield", school[0].cursor());
   ASSERT_EQ(school.size(), 1u);
-  EXPECT_TRUE(school[0].flagged());
+  // The policy flags no early-help plan to schools: the school is not told one exists.
+  EXPECT_FALSE(school[0].flagged());
   EXPECT_EQ(school[0].plan_type(), safeguard::v1::PLAN_TYPE_UNSPECIFIED);
   EXPECT_FALSE(school[0].has_lead_worker());
   EXPECT_TRUE(school[0].rule_id().empty());

@@ -135,7 +135,14 @@ TEST_F(LolaTest, HousingConcernAboutUnknownChildIsHandledLikePoliceAndHousingHea
   ASSERT_THAT(RecipientNodes(cut_off), ElementsAre(kFrontDoor));
   EXPECT_TRUE(cut_off.recipients(0).shared());
   EXPECT_THAT(cut_off.recipients(0).lawful_basis(), HasSubstr("SG-RISK"));
-  EXPECT_EQ(Mailbox(kFrontDoor).size(), 1u + 4u + 1u);  // step 1 (police copy) unacknowledged
+  // step 1 (police copy) unacknowledged, four moves, the cut-off
+  EXPECT_EQ(AgencyMailbox(kFrontDoor).size(), 1u + 4u + 1u);
+  // D4: the fourth change of address puts an address-instability marker in front of the front
+  // door, listing the moves (a cumulative-concern rule of the policy).
+  auto markers =
+      AwaitBrokerNotices(kFrontDoor, safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN, 1);
+  ASSERT_EQ(markers.size(), 1u);
+  EXPECT_THAT(markers[0].notification().summary(), HasSubstr("address-instability"));
 
   // Nothing reached anyone else: no school, GP or other area knows Lola.
   for (const auto& id : {from_housing.notification_id(), cut_off.notification_id()}) {

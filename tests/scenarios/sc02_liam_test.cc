@@ -71,8 +71,16 @@ TEST_F(LiamTest, NeighbourReportsFromPoliceAndHousingAllReachTheFrontDoorAlike) 
     EXPECT_TRUE(r.recipients(0).shared());
     EXPECT_THAT(r.recipients(0).lawful_basis(), HasSubstr("SG-RISK"));
   }
-  auto fd = Mailbox(kFrontDoor);
+  auto fd = AgencyMailbox(kFrontDoor);
   ASSERT_EQ(fd.size(), 6u);
+  // D1: the reports add up: every third neighbour report in 90 days raises a cumulative concern
+  // listing them (a new one needs three new reports).
+  auto concerns =
+      AwaitBrokerNotices(kFrontDoor, safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN, 2);
+  ASSERT_EQ(concerns.size(), 2u);
+  for (const auto& c : concerns) {
+    EXPECT_THAT(c.notification().summary(), HasSubstr("repeated-neighbour-reports"));
+  }
   for (const auto& d : fd) {
     EXPECT_EQ(d.route(), fd[0].route());
     EXPECT_EQ(d.role(), "front-door");

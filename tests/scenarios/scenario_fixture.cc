@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -221,6 +222,31 @@ safeguard::v1::SubmitResponse ScenarioTest::Send(const std::string& node, const 
   return OrFail(Broker(node).Submit(Make(event)),
                 absl::StrCat(node, " Submit ",
                              safeguard::v1::NotificationType_Name(event.type)));
+}
+
+std::vector<Delivery> ScenarioTest::AgencyMailbox(const std::string& node) {
+  std::vector<Delivery> out;
+  for (Delivery& d : Mailbox(node)) {
+    if (d.sender_node_type() != "broker") out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<Delivery> ScenarioTest::AwaitBrokerNotices(const std::string& node,
+                                                       safeguard::v1::NotificationType type,
+                                                       size_t count, absl::Duration within) {
+  absl::Time give_up = absl::Now() + within;
+  std::vector<Delivery> out;
+  for (;;) {
+    out.clear();
+    for (Delivery& d : Mailbox(node, /*include_acknowledged=*/true)) {
+      if (d.sender_node_type() == "broker" && d.notification().type() == type) {
+        out.push_back(std::move(d));
+      }
+    }
+    if (out.size() >= count || absl::Now() > give_up) return out;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
 }
 
 std::vector<Delivery> ScenarioTest::Mailbox(const std::string& node, bool include_acknowledged) {

@@ -118,6 +118,13 @@ class ScenarioTest : public ::testing::Test {
   // The node's mailbox (follow=false); all of it, or only what one notification put there.
   std::vector<safeguard::v1::Delivery> Mailbox(const std::string& node,
                                                bool include_acknowledged = false);
+  // Only what agencies sent (not the broker's own notices: cumulative concerns, escalations).
+  std::vector<safeguard::v1::Delivery> AgencyMailbox(const std::string& node);
+  // Waits (real time, polling) until the node's mailbox holds at least `count` notices of
+  // `type` from the broker, and returns them (fewer if `within` passed first).
+  std::vector<safeguard::v1::Delivery> AwaitBrokerNotices(
+      const std::string& node, safeguard::v1::NotificationType type, size_t count,
+      absl::Duration within = absl::Seconds(15));
   std::vector<safeguard::v1::Delivery> MailboxFor(const std::string& node,
                                                   const std::string& notification_id,
                                                   bool include_acknowledged = true);
