@@ -23,6 +23,14 @@ using internal::StatementCache;
 
 constexpr int kSchemaVersion = 6;
 
+// The committer never checkpoints (its wal hook replaces SQLite's auto-checkpoint): a PASSIVE
+// checkpoint runs on the checkpointer's own connection at this interval, concurrently with
+// commits. If the log still outgrows the cap (commits outpacing checkpoints, so the log never
+// restarts), the committer runs a FULL checkpoint between two batches, after which the next
+// commit restarts the log from its beginning.
+constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
+constexpr int kWalFramesCap = 32768;  // 128 MiB of 4 KiB pages
+
 // Version 4 → 5: routing facts on deliveries (role, route, addressee), the registry match on
 // notifications, and recipients' outcomes for referrers.
 constexpr const char* kMigrateFrom4 = R"sql(
@@ -240,15 +248,24 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     ::close(lock_fd);
     return reader.status();
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(options, *writer, *reader, lock_fd));
+  auto checkpointer = OpenConnection(db_path);
+  if (!checkpointer.ok()) {
+    sqlite3_close(*reader);
+    sqlite3_close(*writer);
+    ::close(lock_fd);
+    return checkpointer.status();
+  }
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(options, *writer, *reader, *checkpointer, lock_fd));
 }
 
 SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader,
-                         int lock_fd)
+                         sqlite3* checkpointer, int lock_fd)
     : options_(options),
       writer_(writer),
       writer_statements_(std::make_unique<StatementCache>(writer)),
       lock_fd_(lock_fd),
+      checkpointer_db_(checkpointer),
       reader_(reader),
       reader_statements_(std::make_unique<StatementCache>(reader)) {
   auto audit = internal::AuditAppender::Load(*writer_statements_);
@@ -261,7 +278,9 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sql
     absl::MutexLock lock(&mu_);
     failed_ = audit.status();  // refuse writes: the audit log cannot be extended safely
   }
+  sqlite3_wal_hook(writer_, &SqliteStore::OnWalCommit, this);  // replaces auto-checkpoint
   committer_ = std::thread([this] { CommitterLoop(); });
+  checkpointer_ = std::thread([this] { CheckpointerLoop(); });
 }
 
 SqliteStore::~SqliteStore() {
@@ -270,6 +289,8 @@ SqliteStore::~SqliteStore() {
     stopping_ = true;
   }
   committer_.join();
+  checkpointer_.join();
+  sqlite3_close(checkpointer_db_);
   {
     absl::MutexLock lock(&reader_mu_);
     reader_statements_.reset();
@@ -376,6 +397,35 @@ void SqliteStore::CommitterLoop() {
       }
     }
     CommitBatch(batch);
+    if (wal_frames_.load(std::memory_order_relaxed) > kWalFramesCap) {
+      // Between transactions: nothing of ours is in flight. A failure only leaves the log long.
+      sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_FULL, nullptr, nullptr);
+      wal_frames_.store(0, std::memory_order_relaxed);
+    }
+  }
+}
+
+int SqliteStore::OnWalCommit(void* self, sqlite3*, const char*, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  store->wal_frames_.store(frames, std::memory_order_relaxed);
+  store->wal_commits_.fetch_add(1, std::memory_order_relaxed);
+  return SQLITE_OK;
+}
+
+void SqliteStore::CheckpointerLoop() {
+  uint64_t checkpointed_commits = 0;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), kCheckpointInterval);
+      if (stopping_) return;  // closing the last connection checkpoints what is left
+    }
+    uint64_t commits = wal_commits_.load(std::memory_order_relaxed);
+    if (commits == checkpointed_commits) continue;
+    // PASSIVE: copies what it can without waiting for or blocking the committer or readers.
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       nullptr, nullptr);
+    if (rc == SQLITE_OK) checkpointed_commits = commits;
   }
 }
 

@@ -3,6 +3,7 @@
 #ifndef SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_
 #define SAFEGUARD_BROKER_STORAGE_SQLITE_STORE_H_
 
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <memory>
@@ -111,9 +112,14 @@ class SqliteStore final : public Store {
   };
   using Op = std::variant<AcceptOp, AckOp, OutcomeOp, DeliveredOp, AuditOp, CheckpointOp>;
 
-  SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader, int lock_fd);
+  SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sqlite3* reader,
+              sqlite3* checkpointer, int lock_fd);
   void Enqueue(Op op);
   void CommitterLoop();
+  // Copies the write-ahead log into the database (PASSIVE checkpoints on its own connection)
+  // so that the committer never does: its commits only append to the log and fsync it.
+  void CheckpointerLoop();
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
   void CommitBatch(std::deque<Op>& batch);
   // Applies one operation inside the open transaction. A returned error is a storage failure
   // (the whole batch rolls back); per-operation refusals are stored in the op's result.
@@ -131,6 +137,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<internal::StatementCache> writer_statements_;  // committer thread only
   std::unique_ptr<internal::AuditAppender> audit_;                // committer thread only
   const int lock_fd_;
+  sqlite3* const checkpointer_db_;  // confined to the checkpointer thread after construction
+  std::atomic<int> wal_frames_{0};     // frames in the log after the last commit
+  std::atomic<uint64_t> wal_commits_{0};
 
   absl::Mutex reader_mu_;
   sqlite3* const reader_ ABSL_GUARDED_BY(reader_mu_);
@@ -145,6 +154,7 @@ class SqliteStore final : public Store {
   CommitListener listener_;  // set before the first write, then read-only
 
   std::thread committer_;
+  std::thread checkpointer_;
 };
 
 }  // namespace safeguard::storage
