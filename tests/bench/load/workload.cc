@@ -7,10 +7,18 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/time_util.h"
+
+#ifdef SAFEGUARD_LOAD_POLICY_FILE
+ABSL_FLAG(std::string, policy_file, SAFEGUARD_LOAD_POLICY_FILE,
+          "The broker's sharing policy (a copy keeps runs comparable while the policy is edited).");
+#else
+ABSL_FLAG(std::string, policy_file, "", "The broker's sharing policy.");
+#endif
 
 namespace safeguard::load {
 
@@ -96,10 +104,10 @@ std::string Partnership::WriteBrokerConfig(const std::string& name,
          << "tls { certificate: \"broker/node.crt\" private_key: \"broker/node.key\" "
          << "ca_certificate: \"ca/ca.crt\" }\n"
          << "data_directory: \"" << data_directory << "\"\n"
-#ifdef SAFEGUARD_LOAD_POLICY_FILE
-         // This broker needs a sharing policy: the default one in deploy/policy.
-         << "policy_file: \"" << SAFEGUARD_LOAD_POLICY_FILE << "\"\n"
-#endif
+         // This broker needs a sharing policy: by default the one in deploy/policy.
+         << (absl::GetFlag(FLAGS_policy_file).empty()
+                 ? std::string()
+                 : "policy_file: \"" + absl::GetFlag(FLAGS_policy_file) + "\"\n")
          // Envelopes sealed ahead of the run stay acceptable for an hour (the check still runs).
          << "limits { max_clock_skew_seconds: 3600";
   if (max_commit_batch > 0) config << " max_commit_batch: " << max_commit_batch;
