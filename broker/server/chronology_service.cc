@@ -20,6 +20,18 @@
 namespace safeguard::server {
 namespace {
 
+bool IsBrokerNotice(safeguard::v1::NotificationType type) {
+  switch (type) {
+    case safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP:
+    case safeguard::v1::NOTIFICATION_TYPE_ESCALATION:
+    case safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN:
+    case safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 using google::protobuf::util::TimeUtil;
 using protocol::NodeType;
 using safeguard::v1::ChronologyEvent;
@@ -392,14 +404,21 @@ class ChronologyService::Stream final : public grpc::ServerWriteReactor<Chronolo
       }
       for (const storage::ChronologyEntry& entry : *batch) {
         std::optional<NodeType> sender_type;
+        bool from_broker = false;
         if (const auto* sender = service_.registry_.FindById(entry.sender)) {
           sender_type = sender->type;
+        } else if (IsBrokerNotice(entry.type)) {
+          // The broker's own notices (escalations, cumulative concerns, drift, look-ups) are
+          // decided as the broker sends them: as social care's safeguarding process.
+          sender_type = NodeType::kSocialCare;
+          from_broker = true;
         }
         auto event = DecideChronologyEvent(entry, sender_type, subjects_, *policy_);
         if (!event.ok()) {
           FailLocked(event.status());
           return;
         }
+        if (from_broker && event->has_value()) (*event)->set_sender_node_type("broker");
         cursor_ = entry.sequence;
         if (!event->has_value()) {
           ++withheld_;

@@ -583,7 +583,8 @@ int Status(const Context& c) {
     }
     std::cout << "\n";
     if (r.has_due_at() && r.state() != safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED) {
-      std::cout << "    due by " << FormatTime(r.due_at()) << " (" << r.deadline() << ")\n";
+      std::cout << (r.escalations().empty() ? "    due by " : "    next escalation step due by ")
+                << FormatTime(r.due_at()) << " (" << r.deadline() << ")\n";
     }
     for (const auto& e : r.escalations()) {
       std::cout << "    escalated " << FormatTime(e.sent_at()) << " to " << e.node_id() << ": "

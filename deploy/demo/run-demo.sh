@@ -78,8 +78,15 @@ EOF
 bold "3. Starting safeguard-broker (mutual TLS on 127.0.0.1, SQLite store with fsync)"
 cp "$root/deploy/demo/broker.conf" "$work/broker.conf"
 cp -r "$root/deploy/policy" "$work/policy"
+# So that the story can show an escalation within a minute, the demo's copy of the policy
+# shortens the "one working day" deadline to 12 seconds (the real rule: the end of the next
+# working day in the area's calendar). Everything else is the default policy.
+sed -i 's/due: {end-of-working-day: 1}/due: {within: 12s}/' "$work/policy/england.yaml"
+grep -q 'due: {within: 12s}' "$work/policy/england.yaml" \
+  || fail "could not shorten the demo's one-working-day deadline"
 cp -r "$root/deploy/calendars" "$work/calendars"
-"$broker_bin" --config="$work/broker.conf" --port_file="$work/port" 2>"$work/broker.log" &
+"$broker_bin" --config="$work/broker.conf" --port_file="$work/port" \
+  --escalation_check_seconds=1 2>"$work/broker.log" &
 broker_pid=$!
 stop_broker() {
   if kill -0 "$broker_pid" 2>/dev/null; then
@@ -200,6 +207,8 @@ bold "12. Child L gets a child protection plan: the registry now knows her lead 
 as csc-north registry put-involvement --reference=CP-0417 --plan=child-protection \
   --child="nhs:9434765919" --child-name="Child L" \
   --lead-worker="id=sw-17,name=Sam Jones,team=North,contact=01793 100200" \
+  --deputy="id=sw-22,name=Alex Morgan,team=North,contact=01793 100202" \
+  --team-manager="id=tm-3,name=Priya Shah,team=North,contact=01793 100201" \
   --escalation-contact="name=Priya Shah,role=team manager,contact=01793 100201" \
   --start="$(date -u +%Y-%m-%d)" | sed 's/^/   /'
 say "The surgery registers its patients with the broker and receives the flag:"
@@ -225,7 +234,9 @@ echo "$lw_inbox" | grep -q "flag-looked-up" || fail "the lead worker was not tol
 bold "14. The lead worker acknowledges and records the outcome; the GP sees it, and how to challenge it"
 wnb_cursor=$(as csc-north --json inbox | grep "$wnb_id" \
   | sed -n 's/.*"cursor":"\{0,1\}\([0-9]*\).*/\1/p' | head -n1)
-as csc-north ack "$wnb_cursor" --by="Sam Jones" | sed 's/^/   /'
+# shellcheck disable=SC2046
+as csc-north ack $(as csc-north --json inbox | sed -n 's/.*"cursor":"\{0,1\}\([0-9]*\).*/\1/p') \
+  --by="Sam Jones" | sed 's/^/   /'
 as csc-north outcome "$wnb_cursor" --kind=plan-reviewed --by="Sam Jones" \
   --rationale="Added to the core group agenda; health visitor to accompany the next appointment" \
   | sed 's/^/   /'
@@ -234,7 +245,50 @@ echo "$gp_status" | sed 's/^/   /'
 echo "$gp_status" | grep -q "to challenge it: .*Priya Shah" \
   || fail "the GP cannot see the outcome and the escalation contact"
 
-bold "15. The partnership's auditor checks the sharing log, independently"
+bold "15. The missed contacts add up: a cumulative concern reaches the lead worker"
+say "Two missed appointments (GP) and a no-access visit (housing) within 90 days, from two"
+say "agencies: the policy's rule missed-contacts-across-agencies raises a concern listing them."
+concern=""
+for _ in $(seq 1 50); do
+  concern=$(as csc-north inbox --all | grep -A3 "cumulative-concern" || true)
+  [ -n "$concern" ] && break
+  sleep 0.2
+done
+[ -n "$concern" ] || fail "no cumulative concern reached the lead worker"
+echo "$concern" | sed 's/^/   /'
+pending=$(as csc-north --json inbox | sed -n 's/.*"cursor":"\{0,1\}\([0-9]*\).*/\1/p' | tr '\n' ' ')
+# shellcheck disable=SC2086
+[ -z "$pending" ] || as csc-north ack $pending --by="Sam Jones" >/dev/null
+
+bold "16. Nobody acknowledges the school's next report in time: it escalates to the deputy"
+absence_id=$(as school-oakfield --json send --type=school-absence --nhs="943 476 5919" \
+  --summary="Absent again today; no contact from home" | json_field notification_id)
+say "sent $absence_id; the team's system collects it, but the lead worker is on leave and"
+say "nobody acknowledges it (deadline 12 s); the GP's system acknowledges its network copy"
+as csc-north inbox >/dev/null
+gp_pending=$(as gp-riverside --json inbox | sed -n 's/.*"cursor":"\{0,1\}\([0-9]*\).*/\1/p' | tr '\n' ' ')
+# shellcheck disable=SC2086
+[ -z "$gp_pending" ] || as gp-riverside ack $gp_pending --by="Riverside Surgery system" >/dev/null
+escalated=""
+for _ in $(seq 1 60); do
+  escalated=$(as school-oakfield status "$absence_id" | grep "escalated" || true)
+  [ -n "$escalated" ] && break
+  sleep 0.5
+done
+[ -n "$escalated" ] || fail "the unacknowledged report was not escalated"
+as school-oakfield status "$absence_id" | sed 's/^/   /'
+deputy_inbox=$(as csc-north inbox)
+echo "$deputy_inbox" | grep -B1 -A4 "escalation  " | sed 's/^/   /'
+echo "$deputy_inbox" | grep -q "for sw-22: escalation step 1: deputy" \
+  || fail "the deputy did not receive the escalation notice"
+
+bold "17. The lead worker brings the multi-agency chronology to the core group"
+as csc-north chronology nhs:9434765919 --purpose="Core group, Child L" | sed 's/^/   /'
+as csc-north chronology nhs:9434765919 --purpose="Core group, Child L (printed)" --format=html \
+  --out="$work/chronology-child-L.html" >/dev/null || fail "the chronology could not be exported"
+say "printable copy: $work/chronology-child-L.html (every view is recorded in the audit log)"
+
+bold "18. The partnership's auditor checks the sharing log, independently"
 log_key="--log-key=$work/data/checkpoint.pub"
 sleep 1.2  # a checkpoint is signed every second
 as auditor-scp audit checkpoint --save="$work/checkpoint.note" "$log_key" | sed 's/^/   /'
@@ -250,6 +304,8 @@ bold "Demo complete"
 say "Four agencies reported; the front door received all four and acknowledged them;"
 say "once Child L had a plan, the GP held her flag, the next missed appointment and the GP's"
 say "look-up went straight to her lead worker, and the GP saw the outcome and whom to challenge;"
+say "the missed contacts from two agencies added up to a cumulative concern; a report nobody"
+say "acknowledged in time escalated to the deputy, and the school could see it had;"
 say "every sender saw who acknowledged; the retry made no duplicate; the typo was refused;"
 say "every delivery verified against its sender's signature, the school's with police details"
 say "withheld, and an altered copy was caught; the auditor verified every sharing event in the"
