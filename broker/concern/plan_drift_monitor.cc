@@ -103,10 +103,12 @@ std::vector<DriftAlert> PlanDriftMonitor::CheckNow(absl::Time now) {
     }
     if (inv.has_next_review()) {
       const absl::Time review = protocol::FromTimestamp(inv.next_review());
-      if (review <= now && updated <= review) {
+      // A review held is recorded by publishing the plan with its next review date: any other
+      // change (or a plan first registered after the date) does not count as a review.
+      if (review <= now) {
         lapses.push_back({"review-overdue", StartOfDay(review),
                           absl::StrCat("review was due ", FormatDate(review),
-                                       " and the plan has not changed since")});
+                                       " and no later review date has been recorded")});
       }
     }
     if (inv.plan_type() == safeguard::v1::PLAN_TYPE_CHILD_PROTECTION &&

@@ -526,7 +526,7 @@ TEST_F(ConcernTest, CoreGroupOverdueAlertsTheTeamManagerOnceAndNotBeforeDue) {
   EXPECT_EQ(d.rule_id, "plan-drift");
 }
 
-TEST_F(ConcernTest, ReviewOverdueUnlessThePlanChangedSince) {
+TEST_F(ConcernTest, ReviewOverdueUntilANewReviewDateIsRecorded) {
   clock_.Set(Day(1, 1));
   auto inv = Plan(safeguard::v1::PLAN_TYPE_CHILD_IN_NEED, Day(1, 1), /*with_manager=*/false);
   *inv.mutable_next_review() = ToTimestamp(Day(3, 1));
@@ -540,14 +540,24 @@ TEST_F(ConcernTest, ReviewOverdueUnlessThePlanChangedSince) {
   EXPECT_EQ(sink_.sent()[0].targets[0].addressee, "sw-1");
   EXPECT_THAT(sink_.sent()[0].targets[0].reason, HasSubstr("no team manager"));
 
-  // A plan reviewed (a new version after its review date) is not overdue.
+  // Another change that leaves the old review date does not silence it; a plan first
+  // registered after its review date is overdue too.
   clock_.Set(Day(3, 2));
-  *inv.mutable_next_review() = ToTimestamp(Day(3, 1));
   inv.set_reference("PLAN-2");
   Publish(inv);
+  int plan2 = 0;
   for (const auto& a : drift_->CheckNow(Day(3, 5))) {
-    EXPECT_NE(a.reference, "PLAN-2") << a.kind;
+    if (a.reference != "PLAN-2") continue;
+    ++plan2;
+    EXPECT_EQ(a.kind, "review-overdue");
   }
+  EXPECT_EQ(plan2, 1);
+  // The review held: the plan is published with its next review date, and nothing is overdue.
+  *inv.mutable_next_review() = ToTimestamp(Day(6, 1));
+  Publish(inv);
+  inv.set_reference("PLAN-1");
+  Publish(inv);
+  EXPECT_THAT(drift_->CheckNow(Day(3, 6)), IsEmpty());
 }
 
 TEST_F(ConcernTest, PlanOverrunWithoutProgress) {
