@@ -21,7 +21,7 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 // The committer never checkpoints (its wal hook replaces SQLite's auto-checkpoint): a PASSIVE
 // checkpoint runs on the checkpointer's own connection at this interval, concurrently with
@@ -47,6 +47,13 @@ ALTER TABLE deliveries ADD COLUMN due_at_us INTEGER;
 ALTER TABLE deliveries ADD COLUMN deadline_class TEXT NOT NULL DEFAULT '';
 ALTER TABLE deliveries ADD COLUMN escalation_step INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN escalation_of INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+// Version 6 → 7: two audit-log indexes no query used (the audit reader filters by time and
+// notification only inside scans in index order), each written with every audit entry.
+constexpr const char* kMigrateFrom6 = R"sql(
+DROP INDEX IF EXISTS audit_by_time;
+DROP INDEX IF EXISTS audit_by_notification;
 )sql";
 
 constexpr const char* kSchema = R"sql(
@@ -108,8 +115,6 @@ CREATE TABLE IF NOT EXISTS audit_entries (
   notification_id   TEXT    NOT NULL,
   notification_type INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit_entries (time_us);
-CREATE INDEX IF NOT EXISTS audit_by_notification ON audit_entries (notification_id);
 CREATE TABLE IF NOT EXISTS audit_child_refs (
   ref BLOB    NOT NULL,
   idx INTEGER NOT NULL,
@@ -211,10 +216,11 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     Statement version(cache, "PRAGMA user_version");
     if (version.Step() == SQLITE_ROW) found_version = version.Int(0);
   }
-  if (found_version == 4 || found_version == 5) {
-    schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", found_version == 4 ? kMigrateFrom4 : "",
-                                        kMigrateFrom5, kSchema, "PRAGMA user_version=",
-                                        kSchemaVersion, "; COMMIT;").c_str());
+  if (found_version >= 4 && found_version <= 6) {
+    schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", found_version <= 4 ? kMigrateFrom4 : "",
+                                        found_version <= 5 ? kMigrateFrom5 : "", kMigrateFrom6,
+                                        kSchema, "PRAGMA user_version=", kSchemaVersion,
+                                        "; COMMIT;").c_str());
     if (!schema.ok()) sqlite3_exec(*writer, "ROLLBACK", nullptr, nullptr, nullptr);
   } else {
     schema = Exec(*writer, kSchema);

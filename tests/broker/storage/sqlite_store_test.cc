@@ -3,6 +3,8 @@
 #include "broker/storage/sqlite_audit_reader.h"
 #include "clients/protocol/audit/merkle.h"
 
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <atomic>
 #include <future>
@@ -340,6 +342,43 @@ TEST_F(SqliteStoreTest, RefusedBatchLeavesTheLogAsItWas) {
   auto root = RootOfEntries(dir_);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
             store_->CommittedTreeHead().root);
+}
+
+
+TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion7AndKeepsItsLog) {
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k1")).ok());
+  store_.reset();
+  // Make it a version 6 store: the two audit indexes version 7 no longer has.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE INDEX audit_by_time ON audit_entries (time_us);"
+                         "CREATE INDEX audit_by_notification ON audit_entries (notification_id);"
+                         "PRAGMA user_version=6;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Open();
+  ASSERT_TRUE(AcceptSync(Request("k2")).ok());
+  EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 2u);
+  auto root = RootOfEntries(dir_);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
+            store_->CommittedTreeHead().root);
+  store_.reset();
+  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                               "('audit_by_time', 'audit_by_notification')), "
+                               "(SELECT user_version FROM pragma_user_version)",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 7);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
 }
 
 }  // namespace
