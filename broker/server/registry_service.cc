@@ -648,8 +648,27 @@ grpc::ServerUnaryReactor* RegistryService::GetChild(grpc::CallbackServerContext*
                                   "identifier: give the child's NHS number, UPN or a reference"));
   }
   auto* reactor = context->DefaultReactor();
-  workers_.Post([this, reactor, response, identifier = std::move(identifier)] {
+  const identity::NodeInfo& node = **caller;
+  workers_.Post([this, reactor, response, &node, identifier = std::move(identifier)] {
     auto record = children_.GetChild(identifier);
+    // Reading a child's record is recorded, found or not.
+    safeguard::v1::AuditEntry read;
+    read.set_event(safeguard::v1::AUDIT_EVENT_REGISTRY_READ);
+    read.set_actor(node.id);
+    read.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
+    if (record.ok()) {
+      AddChildRefs(record->identifiers(), read);
+      read.set_reason(absl::StrCat("child record read: ", record->involvements_size(),
+                                   " involvements, ", record->households_size(),
+                                   " households"));
+    } else {
+      google::protobuf::RepeatedPtrField<safeguard::v1::SubjectIdentifier> asked;
+      *asked.Add() = identifier;
+      AddChildRefs(asked, read);
+      read.set_reason(absl::StrCat("child record read: ",
+                                   absl::StatusCodeToString(record.status().code())));
+    }
+    store_.AppendAudit(std::move(read));
     if (!record.ok()) {
       reactor->Finish(ToGrpcStatus(record.status()));
       return;

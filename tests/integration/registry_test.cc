@@ -218,6 +218,13 @@ TEST_F(RegistryTest, ConflictingIdentifiersAreRefusedAndNothingIsMerged) {
   EXPECT_EQ(lola->identifiers(0).value(), kLola);
   ASSERT_EQ(lola->involvements_size(), 1);
   EXPECT_EQ(lola->involvements(0).reference(), "CP-1");
+  // Reading a child's record is itself on record, with the child as a pseudonym only.
+  auto reads = AuditEntries(safeguard::v1::AUDIT_EVENT_REGISTRY_READ, 1);
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].actor(), "csc-team-north");
+  EXPECT_EQ(reads[0].child_refs_size(), 1);
+  EXPECT_THAT(reads[0].reason(), HasSubstr("1 involvements"));
+  EXPECT_THAT(reads[0].reason(), Not(HasSubstr(kLola)));
 }
 
 TEST_F(RegistryTest, FlagOpensAndEndsOnTheGpStreamWithThePolicysFields) {
