@@ -315,4 +315,20 @@ std::string FlagDecisionToJson(const FlagDecision& d) {
   return o.Done();
 }
 
+std::string FormatLawfulBasis(const LawfulBasis& b) {
+  std::vector<std::string> parts;
+  if (b.regime == Regime::kLawEnforcement) {
+    if (!b.lawful_processing.empty()) parts.push_back("DPA 2018 Part 3 " + b.lawful_processing);
+    if (!b.sensitive_processing.empty()) parts.push_back(b.sensitive_processing);
+  } else {
+    if (!b.article6.empty()) parts.push_back("UK GDPR " + b.article6);
+    if (!b.article9.empty()) {
+      parts.push_back(b.article9 + (b.schedule1.empty() ? "" : " + " + b.schedule1));
+    }
+  }
+  if (!b.statutory_gateway.empty()) parts.push_back("gateway " + b.statutory_gateway);
+  if (!b.consent.empty()) parts.push_back("consent: " + b.consent);
+  return absl::StrCat(b.name, ": ", absl::StrJoin(parts, "; "));
+}
+
 }  // namespace safeguard::policy

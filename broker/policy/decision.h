@@ -101,6 +101,9 @@ struct Decision {
 
 // A multi-line description for people (safeguardctl policy explain).
 std::string FormatDecision(const Decision& decision);
+// The basis in one line, as recipients, senders and the audit log see it: "SG-RISK: UK GDPR
+// 6(1)(e) public task; 9(2)(g) … + DPA 2018 Sch 1 para 18; gateway …; consent: …".
+std::string FormatLawfulBasis(const LawfulBasis& basis);
 // One JSON object, keys in snake_case, for logs and scripts.
 std::string DecisionToJson(const Decision& decision);
 

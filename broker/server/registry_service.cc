@@ -102,24 +102,6 @@ constexpr FlagFieldInfo kFlagFields[] = {
     {policy::FlagField::kPlanDates, "plan-dates"},
 };
 
-// "SG-CP: UK GDPR 6(1)(e) public task; 9(2)(g) + DPA 2018 Sch 1 para 18; gateway ...", the
-// same wording the Broker service gives a recipient.
-std::string FormatBasis(const policy::LawfulBasis& b) {
-  std::vector<std::string> parts;
-  if (b.regime == policy::Regime::kLawEnforcement) {
-    if (!b.lawful_processing.empty()) parts.push_back("DPA 2018 Part 3 " + b.lawful_processing);
-    if (!b.sensitive_processing.empty()) parts.push_back(b.sensitive_processing);
-  } else {
-    if (!b.article6.empty()) parts.push_back("UK GDPR " + b.article6);
-    if (!b.article9.empty()) {
-      parts.push_back(b.article9 + (b.schedule1.empty() ? "" : " + " + b.schedule1));
-    }
-  }
-  if (!b.statutory_gateway.empty()) parts.push_back("gateway " + b.statutory_gateway);
-  if (!b.consent.empty()) parts.push_back("consent: " + b.consent);
-  return absl::StrCat(b.name, ": ", absl::StrJoin(parts, "; "));
-}
-
 // A worker as a GP, health or school node may see it: the social-care system's own id for the
 // worker stays in the registry.
 safeguard::v1::Worker ForReader(const safeguard::v1::Worker& w) {
@@ -449,7 +431,7 @@ RegistryService::Minimised RegistryService::Minimise(const registry::FlagRow& ro
                              .status = StatusOf(inv.plan_type())});
   if (decision.shared) {
     flag.set_rule_id(decision.rule_id);
-    if (decision.basis) flag.set_lawful_basis(FormatBasis(*decision.basis));
+    if (decision.basis) flag.set_lawful_basis(policy::FormatLawfulBasis(*decision.basis));
   } else {
     // A plan the policy does not flag to this role is not revealed, not even that it exists:
     // the reader sees what it would see for a child with no plan.
@@ -513,7 +495,7 @@ safeguard::v1::AuditEntry RegistryService::FlagAudit(safeguard::v1::AuditEvent e
   const policy::FlagDecision& d = *flag.decision;
   entry.set_rule_id(d.rule_id);
   entry.set_policy_digest(d.policy_digest);
-  if (d.basis) entry.set_basis(FormatBasis(*d.basis));
+  if (d.basis) entry.set_basis(policy::FormatLawfulBasis(*d.basis));
   entry.set_reason(absl::StrCat(
       PlanTypeName(row.involvement.plan_type()), " flag; shared: ",
       flag.shared.empty() ? "that a plan exists only" : absl::StrJoin(flag.shared, ", "),
