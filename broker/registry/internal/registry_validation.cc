@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/identifiers.h"
+#include "clients/protocol/text_checks.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace safeguard::registry::internal {
@@ -10,23 +11,9 @@ namespace {
 using safeguard::v1::Involvement;
 using safeguard::v1::Worker;
 
-absl::Status FieldError(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-bool IsPrintableAscii(absl::string_view s) {
-  for (unsigned char c : s) {
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-// Counts code points; protobuf has already checked that strings are valid UTF-8.
-size_t Utf8Length(absl::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
+using protocol::FieldError;
+using protocol::IsPrintableAscii;
+using protocol::Utf8Length;
 
 bool HasControlCharacter(absl::string_view s) {
   for (unsigned char c : s) {
