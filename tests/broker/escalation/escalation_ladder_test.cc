@@ -9,6 +9,7 @@
 #include "broker/storage/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace safeguard::escalation {
 namespace {
@@ -16,21 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-class FakeClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Set(absl::Time t) {
-    absl::MutexLock lock(&mu_);
-    now_ = t;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
+using testing::FakeClock;
 
 absl::Time At(int day, int hour, int minute = 0) {  // November 2026, UTC
   return absl::FromCivil(absl::CivilMinute(2026, 11, day, hour, minute), absl::UTCTimeZone());

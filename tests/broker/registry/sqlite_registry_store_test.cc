@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace safeguard::registry {
 namespace {
@@ -30,21 +31,7 @@ constexpr char kNhsC[] = "9434765935";
 constexpr char kNhsMother[] = "9434765943";
 constexpr char kUpnA[] = "H801200001001";
 
-class FakeClock : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1767225600);  // 2026-01-01
-};
+using testing::FakeClock;
 
 SubjectIdentifier Id(IdentifierScheme scheme, const std::string& value,
                      const std::string& issuer = "") {
