@@ -146,7 +146,7 @@ std::vector<CumulativeConcernWatcher::Subject> CumulativeConcernWatcher::Subject
   auto add = [&](Subject s) {
     if (seen.insert(s.key_id).second) out.push_back(std::move(s));
   };
-  for (const auto& subject : event.notification.subjects()) {
+  for (const auto& subject : event.notification->subjects()) {
     const std::string area = subject.area().empty() ? event.sender_area : subject.area();
     std::optional<safeguard::v1::ChildRecord> record;
     if (children_ != nullptr) {
@@ -224,11 +224,11 @@ std::vector<CumulativeConcernWatcher::Subject> CumulativeConcernWatcher::Subject
 
 std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEvent& event) {
   std::vector<RaisedConcern> raised;
-  if (IsBrokerType(event.notification.type())) return raised;
+  if (event.notification == nullptr || IsBrokerType(event.notification->type())) return raised;
   std::shared_ptr<const policy::SharingPolicy> policy = policy_();
   if (policy == nullptr || policy->cumulative_rules().empty()) return raised;
   bool any = false;
-  for (const auto& rule : policy->cumulative_rules()) any = any || rule.Counts(event.notification.type());
+  for (const auto& rule : policy->cumulative_rules()) any = any || rule.Counts(event.notification->type());
   if (!any) return raised;
   const absl::Time now = clock_.Now();
   for (const Subject& subject : SubjectsOf(event)) {
@@ -244,7 +244,7 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
   std::vector<RaisedConcern> raised;
   for (const policy::CumulativeRule& rule : policy.cumulative_rules()) {
     if ((rule.scope == policy::CumulativeRule::Scope::kHousehold) != household) continue;
-    if (!rule.Counts(event.notification.type())) continue;
+    if (!rule.Counts(event.notification->type())) continue;
     const absl::Time from = now - rule.within;
     // Twice the window back: an outcome recorded in the window may be on an older event.
     auto entries = store_.ReadChronology(subject.chronology_keys,

@@ -39,7 +39,8 @@ struct AcceptedEvent {
   std::string sender;  // node id
   protocol::NodeType sender_type = protocol::NodeType::kGp;
   std::string sender_area;
-  safeguard::v1::Notification notification;
+  // Shared with the broker (server::AcceptedNotification), not copied. Null: nothing to evaluate.
+  std::shared_ptr<const safeguard::v1::Notification> notification;
 };
 
 // One evaluation's outcome, for tests and the log.

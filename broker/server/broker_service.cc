@@ -52,6 +52,43 @@ std::string Sha256(absl::string_view bytes) {
   return std::string(reinterpret_cast<char*>(digest), length);
 }
 
+// The retry-detection digest: SHA-256 of the deterministic bytes of the notification without
+// reported_at (a retry is the same notification even if reported_at was stamped afresh).
+// reported_at is taken out for the serialisation and put back, instead of copying the whole
+// notification (its Structs included): the bytes are those of a copy with reported_at cleared.
+std::string ContentDigest(safeguard::v1::Notification& notification) {
+  google::protobuf::Timestamp* reported_at =
+      notification.has_reported_at() ? notification.release_reported_at() : nullptr;
+  std::string digest = Sha256(DeterministicBytes(notification));
+  if (reported_at != nullptr) notification.set_allocated_reported_at(reported_at);
+  return digest;
+}
+
+// Takes the Structs (details, health_details, police_details) out of a notification for the
+// scope and puts them back: NormaliseAndValidate neither reads nor changes them, so the copy it
+// works on, and the comparison with what was signed, can leave them out.
+class DetailsSetAside {
+ public:
+  explicit DetailsSetAside(safeguard::v1::Notification& n) : n_(n) {
+    if (n.has_details()) details_ = n.release_details();
+    if (n.has_health_details()) health_ = n.release_health_details();
+    if (n.has_police_details()) police_ = n.release_police_details();
+  }
+  ~DetailsSetAside() {
+    if (details_ != nullptr) n_.set_allocated_details(details_);
+    if (health_ != nullptr) n_.set_allocated_health_details(health_);
+    if (police_ != nullptr) n_.set_allocated_police_details(police_);
+  }
+  DetailsSetAside(const DetailsSetAside&) = delete;
+  DetailsSetAside& operator=(const DetailsSetAside&) = delete;
+
+ private:
+  safeguard::v1::Notification& n_;
+  google::protobuf::Struct* details_ = nullptr;
+  google::protobuf::Struct* health_ = nullptr;
+  google::protobuf::Struct* police_ = nullptr;
+};
+
 absl::StatusOr<std::string> NewNotificationId() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
@@ -434,16 +471,21 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
         "notification.type: flag-looked-up notices are sent by the broker itself; use the "
         "Registry service's LookupChild"));
   }
-  safeguard::v1::Notification normal = notification;
-  if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
-    SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
-    return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
-  }
-  if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
-    // The broker cannot normalise what the sender signed: it would break the signature.
-    return refuse(absl::InvalidArgumentError(
-        "notification.subjects: identifiers must be signed in normal form (NHS number as 10 "
-        "digits without spaces, UPN in capitals); the SDK does this before signing"));
+  {
+    // The Structs are set aside (put back at the end of the scope) for the copy and the
+    // comparison: normalisation neither reads nor changes them.
+    DetailsSetAside aside(opened->notification);
+    safeguard::v1::Notification normal = notification;
+    if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
+      SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
+      return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
+    }
+    if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
+      // The broker cannot normalise what the sender signed: it would break the signature.
+      return refuse(absl::InvalidArgumentError(
+          "notification.subjects: identifiers must be signed in normal form (NHS number as 10 "
+          "digits without spaces, UPN in capitals); the SDK does this before signing"));
+    }
   }
   auto* reactor = context->DefaultReactor();
   Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request->envelope(),
@@ -539,12 +581,8 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   accept.notification_id = *std::move(id);
   accept.sender = node.id;
   accept.idempotency_key = opened.payload.envelope_id();
-  {
-    // A retry is the same notification even if re-signed, or reported_at was stamped afresh.
-    safeguard::v1::Notification content = notification;
-    content.clear_reported_at();
-    accept.content_digest = Sha256(DeterministicBytes(content));
-  }
+  // A retry is the same notification even if re-signed, or reported_at was stamped afresh.
+  accept.content_digest = ContentDigest(admission.opened.notification);
   accept.type = notification.type();
   accept.envelope = admission.envelope->SerializeAsString();
   accept.envelope_digest = opened.envelope_digest;
@@ -661,10 +699,13 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
 
   std::optional<AcceptedNotification> listened;
   if (options_.on_accepted && admission.sender_type != "broker") {
-    listened = AcceptedNotification{.sender = node.id,
-                                    .sender_type = node.type,
-                                    .sender_area = node.area,
-                                    .notification = notification};
+    // The last use of the opened notification here: it moves (no copy) to the listener.
+    listened = AcceptedNotification{
+        .sender = node.id,
+        .sender_type = node.type,
+        .sender_area = node.area,
+        .notification = std::make_shared<const safeguard::v1::Notification>(
+            std::move(admission.opened.notification))};
   }
   store_.Accept(std::move(accept), [this, answers = std::move(answers), sender_id = node.id,
                                     sender_uri = node.uri, listened = std::move(listened),

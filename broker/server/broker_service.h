@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -33,7 +34,8 @@ struct AcceptedNotification {
   std::string sender;  // node id
   protocol::NodeType sender_type = protocol::NodeType::kGp;
   std::string sender_area;
-  safeguard::v1::Notification notification;  // every field, as the sender wrote it
+  // Every field, as the sender wrote it; shared (not copied) with whoever keeps it.
+  std::shared_ptr<const safeguard::v1::Notification> notification;
 };
 
 // Thread-safe. Every RPC is denied unless the caller's certificate names a registered node.

@@ -211,7 +211,7 @@ nodes { id: "csc-north" type: "social-care" area: "swindon" }
     event.sender = sender;
     event.sender_type = nodes_.FindById(sender)->type;
     event.sender_area = "swindon";
-    event.notification = n;
+    event.notification = std::make_shared<const safeguard::v1::Notification>(n);
     return event;
   }
 
