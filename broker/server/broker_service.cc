@@ -141,21 +141,6 @@ policy::NotSoughtReason ToNotSoughtReason(safeguard::v1::NotSoughtReason r) {
   }
 }
 
-// "SG-RISK: UK GDPR 6(1)(e) public task; 9(2)(g) + DPA 2018 Sch 1 para 18; gateway ...".
-std::string FormatBasis(const policy::LawfulBasis& b) {
-  std::vector<std::string> parts;
-  if (b.regime == policy::Regime::kLawEnforcement) {
-    if (!b.lawful_processing.empty()) parts.push_back("DPA 2018 Part 3 " + b.lawful_processing);
-    if (!b.sensitive_processing.empty()) parts.push_back(b.sensitive_processing);
-  } else {
-    if (!b.article6.empty()) parts.push_back("UK GDPR " + b.article6);
-    if (!b.article9.empty()) parts.push_back(b.article9 + (b.schedule1.empty() ? "" : " + " + b.schedule1));
-  }
-  if (!b.statutory_gateway.empty()) parts.push_back("gateway " + b.statutory_gateway);
-  if (!b.consent.empty()) parts.push_back("consent: " + b.consent);
-  return absl::StrCat(b.name, ": ", absl::StrJoin(parts, "; "));
-}
-
 safeguard::v1::Outcome ToOutcome(const storage::StoredOutcome& o) {
   safeguard::v1::Outcome out;
   out.set_notification_id(o.notification_id);
@@ -644,7 +629,7 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
     answer.set_decision_reason(decision.reason);
     answer.set_deadline(decision.deadline);
     answer.set_policy_digest(decision.policy_digest);
-    if (decision.basis) answer.set_lawful_basis(FormatBasis(*decision.basis));
+    if (decision.basis) answer.set_lawful_basis(policy::FormatLawfulBasis(*decision.basis));
     // Only fields the sender actually sent can be disclosed.
     policy::FieldSet disclosed;
     for (auto f : present) {

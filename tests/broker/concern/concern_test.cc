@@ -10,6 +10,7 @@
 #include "broker/storage/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/fake_clock.h"
 
 namespace safeguard::concern {
 namespace {
@@ -20,22 +21,7 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using safeguard::v1::NotificationType;
 
-class FakeClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Set(absl::Time t) {
-    absl::MutexLock lock(&mu_);
-    now_ = t;
-  }
-  void Advance(absl::Duration d) { Set(Now() + d); }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_);
-};
+using testing::FakeClock;
 
 absl::Time Day(int month, int day) {  // 2026, 10:00 UTC
   return absl::FromCivil(absl::CivilHour(2026, month, day, 10), absl::UTCTimeZone());
