@@ -247,9 +247,13 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
     if (!rule.Counts(event.notification->type())) continue;
     const absl::Time from = now - rule.within;
     // Twice the window back: an outcome recorded in the window may be on an older event.
-    auto entries = store_.ReadChronology(subject.chronology_keys,
-                                         rule.after_no_further_action ? from - rule.within : from,
-                                         now + absl::Seconds(1), 0, kChronologyLimit);
+    // Counting needs only who sent what when; envelopes only of earlier concern notices.
+    auto entries = store_.ReadChronology(
+        subject.chronology_keys, rule.after_no_further_action ? from - rule.within : from,
+        now + absl::Seconds(1), 0, kChronologyLimit,
+        [](safeguard::v1::NotificationType type) {
+          return type == safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN;
+        });
     if (!entries.ok()) {
       SAFEGUARD_LOG_WARN("cumulative rule ", rule.id, ": cannot read the chronology: ",
                          entries.status().message());

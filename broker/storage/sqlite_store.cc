@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -952,55 +953,57 @@ absl::StatusOr<std::vector<OverdueDelivery>> SqliteStore::OverdueDeliveries(absl
 
 absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
     const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-    uint64_t after_sequence, int limit) {
+    uint64_t after_sequence, int limit, TypeFilter envelope_wanted) {
   std::vector<ChronologyEntry> out;
   if (subject_keys.empty() || limit <= 0) return out;
+  const int64_t from_us = from == absl::InfinitePast() ? INT64_MIN : ToMicros(from);
+  const int64_t to_us = to == absl::InfiniteFuture() ? INT64_MAX : ToMicros(to);
   absl::MutexLock lock(&reader_mu_);
-  // One indexed range per key, merged by sequence (a child has a handful of identifiers).
+  // One indexed range per key (a child has a handful of identifiers), the time window checked
+  // on the notification row without reading its envelope, merged by sequence.
   std::set<int64_t> seqs;
   Statement keys(*reader_statements_,
-                 "SELECT seq FROM notification_subjects WHERE subject_key = ?1 AND seq > ?2 "
-                 "ORDER BY seq LIMIT ?3");
+                 "SELECT s.seq FROM notification_subjects s "
+                 "JOIN notifications n ON n.seq = s.seq "
+                 "WHERE s.subject_key = ?1 AND s.seq > ?2 AND n.accepted_at_us >= ?3 "
+                 "AND n.accepted_at_us < ?4 ORDER BY s.seq LIMIT ?5");
   RETURN_IF_ERROR(keys.status());
-  // Time bounds are applied on the notifications; read ahead until `limit` rows pass them.
-  uint64_t cursor = after_sequence;
-  for (;;) {
-    seqs.clear();
-    for (const auto& key : subject_keys) {
-      keys.Reset();
-      keys.Bind(1, key);
-      keys.Bind(2, static_cast<int64_t>(cursor));
-      keys.Bind(3, static_cast<int64_t>(limit));
-      int rc;
-      while ((rc = keys.Step()) == SQLITE_ROW) seqs.insert(keys.Int(0));
-      if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading the chronology index");
-    }
-    if (seqs.empty()) break;
-    Statement read(*reader_statements_,
-                   "SELECT seq, id, sender, type, accepted_at_us, envelope FROM notifications "
-                   "WHERE seq = ?1");
-    RETURN_IF_ERROR(read.status());
-    int taken = 0;
-    for (int64_t seq : seqs) {
-      if (taken++ == limit) break;
-      cursor = static_cast<uint64_t>(seq);
-      read.Reset();
-      read.Bind(1, seq);
-      int rc = read.Step();
-      if (rc != SQLITE_ROW) return SqlError(reader_, rc, "reading a chronology entry");
-      absl::Time accepted = FromMicros(read.Int(4));
-      if (accepted < from || accepted >= to) continue;
-      ChronologyEntry& e = out.emplace_back();
-      e.sequence = static_cast<uint64_t>(seq);
-      e.notification_id = read.Text(1);
-      e.sender = read.Text(2);
-      e.type = static_cast<safeguard::v1::NotificationType>(read.Int(3));
-      e.accepted_at = accepted;
-      if (!e.envelope.ParseFromString(read.Blob(5))) {
-        return absl::DataLossError(absl::StrCat("stored notification ", e.notification_id,
-                                                " cannot be parsed; the store is damaged"));
-      }
-      if (static_cast<int>(out.size()) == limit) return out;
+  for (const auto& key : subject_keys) {
+    keys.Reset();
+    keys.Bind(1, key);
+    keys.Bind(2, static_cast<int64_t>(after_sequence));
+    keys.Bind(3, from_us);
+    keys.Bind(4, to_us);
+    keys.Bind(5, static_cast<int64_t>(limit));
+    int rc;
+    while ((rc = keys.Step()) == SQLITE_ROW) seqs.insert(keys.Int(0));
+    if (rc != SQLITE_DONE) return SqlError(reader_, rc, "reading the chronology index");
+  }
+  Statement head(*reader_statements_,
+                 "SELECT id, sender, type, accepted_at_us FROM notifications WHERE seq = ?1");
+  RETURN_IF_ERROR(head.status());
+  Statement body(*reader_statements_, "SELECT envelope FROM notifications WHERE seq = ?1");
+  RETURN_IF_ERROR(body.status());
+  for (int64_t seq : seqs) {
+    if (static_cast<int>(out.size()) == limit) break;
+    head.Reset();
+    head.Bind(1, seq);
+    int rc = head.Step();
+    if (rc != SQLITE_ROW) return SqlError(reader_, rc, "reading a chronology entry");
+    ChronologyEntry& e = out.emplace_back();
+    e.sequence = static_cast<uint64_t>(seq);
+    e.notification_id = head.Text(0);
+    e.sender = head.Text(1);
+    e.type = static_cast<safeguard::v1::NotificationType>(head.Int(2));
+    e.accepted_at = FromMicros(head.Int(3));
+    if (envelope_wanted != nullptr && !envelope_wanted(e.type)) continue;
+    body.Reset();
+    body.Bind(1, seq);
+    rc = body.Step();
+    if (rc != SQLITE_ROW) return SqlError(reader_, rc, "reading a chronology entry");
+    if (!e.envelope.ParseFromString(body.Blob(0))) {
+      return absl::DataLossError(absl::StrCat("stored notification ", e.notification_id,
+                                              " cannot be parsed; the store is damaged"));
     }
   }
   return out;

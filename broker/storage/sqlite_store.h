@@ -64,7 +64,7 @@ class SqliteStore final : public Store {
                                                                  int limit) override;
   absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
       const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-      uint64_t after_sequence, int limit) override;
+      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr) override;
   void SetCommitListener(CommitListener listener) override;
 
   // Counters for benchmarks and logs.

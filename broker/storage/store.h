@@ -241,10 +241,13 @@ class Store {
                                                                          int limit) = 0;
 
   // Notifications about any of `subject_keys` accepted in [from, to), in sequence order after
-  // `after_sequence`, at most `limit`.
+  // `after_sequence`, at most `limit`. With `envelope_wanted`, only entries of the types it
+  // accepts carry their envelope (reading envelopes is most of the cost; rules that count events
+  // need only sequence, sender, type and time).
+  using TypeFilter = bool (*)(safeguard::v1::NotificationType);
   virtual absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
       const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-      uint64_t after_sequence, int limit) = 0;
+      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr) = 0;
 
   // REQUIRES: called before the first write.
   virtual void SetCommitListener(CommitListener listener) = 0;

@@ -181,6 +181,27 @@ int Workload::RecipientOf(int s, uint64_t n) const {
   return m == 0 ? -1 : static_cast<int>((static_cast<uint64_t>(s) + n) % m);
 }
 
+namespace {
+
+// A valid NHS number (modulus 11) for the i-th child of the load's population: each
+// notification is about one of 100,000 children, as in a real partnership, rather than all about
+// one (which would make per-child work such as the cumulative-concern rules pathological).
+std::string ChildNhsNumber(uint64_t i) {
+  constexpr uint64_t kChildren = 100'000;
+  uint64_t base = 400'000'000 + (i % kChildren) * 997;
+  for (;; ++base) {
+    std::string digits = absl::StrCat(base);
+    int sum = 0;
+    for (int k = 0; k < 9; ++k) sum += (digits[k] - '0') * (10 - k);
+    int check = 11 - sum % 11;
+    if (check == 11) check = 0;
+    if (check == 10) continue;
+    return absl::StrCat(digits, check);
+  }
+}
+
+}  // namespace
+
 safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const {
   static const google::protobuf::Timestamp occurred =
       google::protobuf::util::TimeUtil::GetCurrentTime();
@@ -193,7 +214,7 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
   child->set_area(absl::StrCat("a", r >= 0 ? r + 1 : 1));
   auto* id = child->add_identifiers();
   id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
-  id->set_value("9434765919");
+  id->set_value(ChildNhsNumber(static_cast<uint64_t>(s) * 1'000'003 + n));
   if (settings_.scenario == Scenario::kBacklog) {
     auto* other = notification.add_subjects();
     other->set_area("offline");
