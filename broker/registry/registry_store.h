@@ -89,7 +89,8 @@ class RegistryStore {
   virtual absl::StatusOr<std::vector<safeguard::v1::Involvement>> OpenInvolvements(
       const std::string& subject_id) = 0;
   // The subject ids of the children in every household the person (child or adult) belongs to,
-  // the person included if a child; empty if in no household.
+  // the person included if a child; empty if in no household. A person only linked to a
+  // household (HOUSEHOLD_ROLE_LINKED_ADULT: not living there) does not bring its children.
   virtual absl::StatusOr<std::vector<std::string>> HouseholdChildren(
       const std::string& subject_id) = 0;
   // The children of the households registered at this UPRN.

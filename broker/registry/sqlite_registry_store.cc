@@ -982,7 +982,8 @@ absl::StatusOr<std::vector<std::string>> SqliteRegistryStore::HouseholdChildren(
   return Strings(*reader_statements_,
                  "SELECT DISTINCT c.subject_id FROM household_members p "
                  "JOIN household_members c ON c.publisher = p.publisher AND "
-                 "c.reference = p.reference WHERE p.subject_id = ?1 AND c.role = 1 "
+                 "c.reference = p.reference WHERE p.subject_id = ?1 AND p.role != 4 "
+                 "AND c.role = 1 "
                  "ORDER BY c.subject_id",
                  subject_id, "reading households");
 }

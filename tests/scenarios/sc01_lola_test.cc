@@ -165,8 +165,8 @@ TEST_F(LolaTest, AfterThePlanEventsReachTheLeadWorkerAndNotTheFathersOtherHouseh
   PublishHousehold(kCsc, "HH-LOLA",
                    {{safeguard::v1::HOUSEHOLD_ROLE_CHILD, Nhs(kLola), "Lola", "child"},
                     {safeguard::v1::HOUSEHOLD_ROLE_PARENT, Nhs(kMother), "M", "mother"},
-                    {safeguard::v1::HOUSEHOLD_ROLE_PARENT, PoliceRef(kFather, kPolice), "F",
-                     "father (not in household)"}},
+                    {safeguard::v1::HOUSEHOLD_ROLE_LINKED_ADULT, PoliceRef(kFather, kPolice),
+                     "F", "father (not in household)"}},
                    address);
   Publish(kCsc, Plan("CIN-H", safeguard::v1::PLAN_TYPE_CHILD_IN_NEED, Nhs(kHalfBrother), "H",
                      MakeWorker(kCsc, "sw-kai", "Kai Moss", "social worker"),
@@ -248,6 +248,21 @@ TEST_F(LolaTest, AfterThePlanEventsReachTheLeadWorkerAndNotTheFathersOtherHouseh
   for (const auto& d : Mailbox(kCsc, /*include_acknowledged=*/true)) {
     EXPECT_NE(d.addressed_to(), "sw-kai") << d.route();
   }
+
+  // A concern about the father himself reaches the children he lives with (H's worker), not
+  // Lola's: he is linked to her household, not living in it.
+  Event about_father;
+  about_father.type = safeguard::v1::NOTIFICATION_TYPE_NEW_ADULT_IN_HOUSEHOLD;
+  about_father.about = {PoliceRef(kFather, kPolice)};
+  about_father.summary = "F has moved in with a partner known for domestic abuse";
+  about_father.risk_of_harm = true;
+  auto father = Send(kPolice, about_father);
+  bool to_kai = false;
+  for (const auto& r : father.recipients()) {
+    EXPECT_NE(r.addressed_to(), "sw-sam") << r.reason();
+    to_kai |= r.addressed_to() == "sw-kai";
+  }
+  EXPECT_TRUE(to_kai);
 }
 
 }  // namespace
