@@ -100,15 +100,11 @@ class RegistryStore {
   // The nodes that registered any of these identifiers as served, whether or not the registry
   // knows the child (Operation Encompass reaches a school for a child without a plan).
   virtual absl::StatusOr<std::vector<std::string>> ServingNodesOf(
-      const google::protobuf::RepeatedPtrField<safeguard::v1::SubjectIdentifier>& ids) {
-    return absl::UnimplementedError("ServingNodesOf");
-  }
+      const google::protobuf::RepeatedPtrField<safeguard::v1::SubjectIdentifier>& ids) = 0;
 
   // Every open involvement of every child, in (publisher, reference) order: the plan-drift
   // check (broker/concern). A full scan; called every few minutes, not per notification.
-  virtual absl::StatusOr<std::vector<safeguard::v1::Involvement>> AllOpenInvolvements() {
-    return absl::UnimplementedError("AllOpenInvolvements");
-  }
+  virtual absl::StatusOr<std::vector<safeguard::v1::Involvement>> AllOpenInvolvements() = 0;
 
   // --- Reads for the Registry service.
 
