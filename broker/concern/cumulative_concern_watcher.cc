@@ -1,3 +1,4 @@
+#include "broker/routing/recipient_resolver.h"
 #include "broker/concern/cumulative_concern_watcher.h"
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "broker/server/log.h"
 #include "clients/protocol/crypto.h"
 #include "clients/protocol/envelope.h"
+#include "clients/protocol/notification_validator.h"
 
 namespace safeguard::concern {
 namespace {
@@ -38,21 +40,6 @@ std::string FormatUtc(absl::Time t) {
 }
 
 std::string FormatDate(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
-
-// The notification types the broker sends itself: never counted as an agency's event.
-bool IsBrokerType(NotificationType t) {
-  return t == safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN ||
-         t == safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT ||
-         t == safeguard::v1::NOTIFICATION_TYPE_ESCALATION ||
-         t == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP;
-}
-
-std::string PlanTypeName(safeguard::v1::PlanType t) {
-  std::string name = safeguard::v1::PlanType_Name(t);
-  if (absl::StartsWith(name, "PLAN_TYPE_")) name = name.substr(10);
-  absl::AsciiStrToLower(&name);
-  return absl::StrReplaceAll(name, {{"_", "-"}});
-}
 
 std::string ShortHash(absl::string_view s) { return protocol::HexSha256(s).substr(0, 20); }
 
@@ -224,7 +211,7 @@ std::vector<CumulativeConcernWatcher::Subject> CumulativeConcernWatcher::Subject
 
 std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEvent& event) {
   std::vector<RaisedConcern> raised;
-  if (event.notification == nullptr || IsBrokerType(event.notification->type())) return raised;
+  if (event.notification == nullptr || protocol::IsBrokerNotice(event.notification->type())) return raised;
   std::shared_ptr<const policy::SharingPolicy> policy = policy_();
   if (policy == nullptr || policy->cumulative_rules().empty()) return raised;
   bool any = false;
@@ -283,7 +270,7 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
     std::string nfa_notification;
     if (rule.after_no_further_action) {
       for (const auto& e : *entries) {
-        if (IsBrokerType(e.type) || nodes_.FindById(e.sender) == nullptr) continue;
+        if (protocol::IsBrokerNotice(e.type) || nodes_.FindById(e.sender) == nullptr) continue;
         auto status = store_.GetStatus(e.notification_id);
         if (!status.ok()) continue;
         for (const auto& r : status->recipients) {
@@ -414,7 +401,7 @@ std::vector<routing::ResolvedRecipient> CumulativeConcernWatcher::TargetsFor(
           continue;
         }
         out.push_back({node, true, inv.lead_worker().worker_id(),
-                       absl::StrCat("lead worker of ", PlanTypeName(inv.plan_type()), " plan ",
+                       absl::StrCat("lead worker of ", routing::PlanTypeName(inv.plan_type()), " plan ",
                                     inv.reference(), " (cumulative concern)")});
       }
     }

@@ -1,3 +1,4 @@
+#include "broker/routing/recipient_resolver.h"
 #include "broker/concern/plan_drift_monitor.h"
 
 #include <utility>
@@ -24,13 +25,6 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 }
 
 std::string FormatDate(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
-
-std::string PlanTypeName(safeguard::v1::PlanType t) {
-  std::string name = safeguard::v1::PlanType_Name(t);
-  if (absl::StartsWith(name, "PLAN_TYPE_")) name = name.substr(10);
-  absl::AsciiStrToLower(&name);
-  return absl::StrReplaceAll(name, {{"_", "-"}});
-}
 
 // Due dates are whole days (UTC): a lapse is one date, whatever the time of the check.
 absl::Time StartOfDay(absl::Time t) {
@@ -143,7 +137,7 @@ std::vector<DriftAlert> PlanDriftMonitor::CheckNow(absl::Time now) {
                             inv.publisher());
         continue;
       }
-      const std::string plan = absl::StrCat(PlanTypeName(inv.plan_type()), " plan ",
+      const std::string plan = absl::StrCat(routing::PlanTypeName(inv.plan_type()), " plan ",
                                             inv.reference());
       std::vector<routing::ResolvedRecipient> targets{
           {node, true, to.worker_id(),
@@ -170,7 +164,7 @@ std::vector<DriftAlert> PlanDriftMonitor::CheckNow(absl::Time now) {
       f["kind"].set_string_value(lapse.kind);
       f["publisher"].set_string_value(inv.publisher());
       f["plan_reference"].set_string_value(inv.reference());
-      f["plan_type"].set_string_value(PlanTypeName(inv.plan_type()));
+      f["plan_type"].set_string_value(std::string(routing::PlanTypeName(inv.plan_type())));
       f["due"].set_string_value(FormatDate(lapse.due));
       if (inv.has_start()) f["start"].set_string_value(FormatDate(start));
       if (inv.has_next_review()) {

@@ -13,18 +13,7 @@ namespace {
 using safeguard::v1::Involvement;
 using safeguard::v1::PlanType;
 
-// Most protective first: looked after > child protection > child in need > early help.
-int Protection(PlanType p) {
-  switch (p) {
-    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return 4;
-    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return 3;
-    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return 2;
-    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return 1;
-    default: return 0;
-  }
-}
-
-bool IsStatutory(PlanType p) { return Protection(p) >= 2; }
+bool IsStatutory(PlanType p) { return PlanProtection(p) >= 2; }
 
 // Collects recipients in order, one delivery per (node, addressee).
 class Collector {
@@ -56,6 +45,16 @@ class Collector {
 };
 
 }  // namespace
+
+int PlanProtection(PlanType p) {
+  switch (p) {
+    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return 4;
+    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return 3;
+    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return 2;
+    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return 1;
+    default: return 0;
+  }
+}
 
 absl::string_view PlanTypeName(PlanType plan) {
   switch (plan) {
@@ -217,7 +216,7 @@ absl::StatusOr<Routing> RecipientResolver::Resolve(
     }
     bool statutory = false;
     for (const Involvement& inv : *open) {
-      if (c.relation.empty()) best_plan = std::max(best_plan, Protection(inv.plan_type()));
+      if (c.relation.empty()) best_plan = std::max(best_plan, PlanProtection(inv.plan_type()));
       statutory = statutory || IsStatutory(inv.plan_type());
       const auto& worker = inv.lead_worker();
       const identity::NodeInfo* node =
@@ -282,7 +281,7 @@ absl::StatusOr<Routing> RecipientResolver::Resolve(
     for (PlanType p : {safeguard::v1::PLAN_TYPE_EARLY_HELP, safeguard::v1::PLAN_TYPE_CHILD_IN_NEED,
                        safeguard::v1::PLAN_TYPE_CHILD_PROTECTION,
                        safeguard::v1::PLAN_TYPE_LOOKED_AFTER}) {
-      if (Protection(p) == best_plan) routing.plan = p;
+      if (PlanProtection(p) == best_plan) routing.plan = p;
     }
   }
   std::set<std::string> unique_notes(match_notes.begin(), match_notes.end());

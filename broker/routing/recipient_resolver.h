@@ -63,6 +63,9 @@ class RecipientResolver {
 };
 
 absl::string_view PlanTypeName(safeguard::v1::PlanType plan);  // "child-protection", ...
+// Higher is more protective: looked after 4 > child protection 3 > child in need 2 > early help
+// 1 > none 0.
+int PlanProtection(safeguard::v1::PlanType plan);
 
 }  // namespace safeguard::routing
 

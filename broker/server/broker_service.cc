@@ -14,6 +14,7 @@
 #include "broker/server/log.h"
 #include "broker/policy/sharing_policy.h"
 #include "broker/policy/vocabulary.h"
+#include "broker/policy/wire_vocabulary.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -95,50 +96,6 @@ absl::StatusOr<std::string> NewNotificationId() {
     return absl::UnavailableError("the broker could not generate an id; retry with the same key");
   }
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
-}
-
-policy::ChildStatus ToChildStatus(safeguard::v1::ChildStatus s) {
-  switch (s) {
-    case safeguard::v1::CHILD_STATUS_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
-    case safeguard::v1::CHILD_STATUS_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
-    case safeguard::v1::CHILD_STATUS_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
-    case safeguard::v1::CHILD_STATUS_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
-    default: return policy::ChildStatus::kNoPlan;
-  }
-}
-
-policy::ChildStatus ToChildStatus(safeguard::v1::PlanType p) {
-  switch (p) {
-    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
-    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
-    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
-    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
-    default: return policy::ChildStatus::kNoPlan;
-  }
-}
-
-policy::ConsentState ToConsent(safeguard::v1::ConsentState s) {
-  switch (s) {
-    case safeguard::v1::CONSENT_STATE_GIVEN: return policy::ConsentState::kGiven;
-    case safeguard::v1::CONSENT_STATE_REFUSED: return policy::ConsentState::kRefused;
-    case safeguard::v1::CONSENT_STATE_WITHDRAWN: return policy::ConsentState::kWithdrawn;
-    default: return policy::ConsentState::kNotSought;
-  }
-}
-
-policy::NotSoughtReason ToNotSoughtReason(safeguard::v1::NotSoughtReason r) {
-  switch (r) {
-    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_BE_GIVEN:
-      return policy::NotSoughtReason::kCannotBeGiven;
-    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_REASONABLY_OBTAIN:
-      return policy::NotSoughtReason::kCannotReasonablyObtain;
-    case safeguard::v1::NOT_SOUGHT_REASON_WOULD_PREJUDICE_PROTECTION:
-      return policy::NotSoughtReason::kWouldPrejudiceProtection;
-    case safeguard::v1::NOT_SOUGHT_REASON_NOT_THE_LAWFUL_BASIS:
-      return policy::NotSoughtReason::kNotTheLawfulBasis;
-    default:
-      return policy::NotSoughtReason::kUnspecified;
-  }
 }
 
 safeguard::v1::Outcome ToOutcome(const storage::StoredOutcome& o) {
@@ -586,10 +543,10 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
   question.type = notification.type();
   const auto& context_in = notification.sharing();
   // The registry, not the sender, is the authority on a known child's plan.
-  question.child_status = routing->plan ? ToChildStatus(*routing->plan)
-                                        : ToChildStatus(context_in.child_status());
-  question.consent = ToConsent(context_in.consent());
-  question.not_sought_reason = ToNotSoughtReason(context_in.not_sought_reason());
+  question.child_status = routing->plan ? policy::ChildStatusOf(*routing->plan)
+                                        : policy::ChildStatusOf(context_in.child_status());
+  question.consent = policy::ConsentOf(context_in.consent());
+  question.not_sought_reason = policy::NotSoughtReasonOf(context_in.not_sought_reason());
   question.risk_of_harm = context_in.risk_of_harm();
 
   std::set<safeguard::v1::DisclosableField> present;

@@ -9,28 +9,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "broker/policy/wire_vocabulary.h"
+#include "broker/routing/recipient_resolver.h"
 #include "broker/server/authentication.h"
 #include "broker/server/grpc_status.h"
 #include "broker/server/log.h"
 #include "clients/protocol/envelope.h"
+#include "clients/protocol/notification_validator.h"
 #include "clients/protocol/identifiers.h"
 #include "clients/protocol/node_type.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace safeguard::server {
 namespace {
-
-bool IsBrokerNotice(safeguard::v1::NotificationType type) {
-  switch (type) {
-    case safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP:
-    case safeguard::v1::NOTIFICATION_TYPE_ESCALATION:
-    case safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN:
-    case safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT:
-      return true;
-    default:
-      return false;
-  }
-}
 
 using google::protobuf::util::TimeUtil;
 using protocol::NodeType;
@@ -52,51 +43,6 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 bool MayAsk(NodeType t) {
   return t == NodeType::kSocialCare || t == NodeType::kEarlyHelp || t == NodeType::kFrontDoor;
-}
-
-policy::ChildStatus StatusOf(safeguard::v1::PlanType p) {
-  switch (p) {
-    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
-    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
-    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
-    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
-    default: return policy::ChildStatus::kNoPlan;
-  }
-}
-
-// Higher is more protective (LA > CP > CIN > EH > none).
-int Protectiveness(safeguard::v1::PlanType p) {
-  switch (p) {
-    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return 4;
-    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return 3;
-    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return 2;
-    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return 1;
-    default: return 0;
-  }
-}
-
-policy::ConsentState ToConsent(safeguard::v1::ConsentState s) {
-  switch (s) {
-    case safeguard::v1::CONSENT_STATE_GIVEN: return policy::ConsentState::kGiven;
-    case safeguard::v1::CONSENT_STATE_REFUSED: return policy::ConsentState::kRefused;
-    case safeguard::v1::CONSENT_STATE_WITHDRAWN: return policy::ConsentState::kWithdrawn;
-    default: return policy::ConsentState::kNotSought;
-  }
-}
-
-policy::NotSoughtReason ToNotSoughtReason(safeguard::v1::NotSoughtReason r) {
-  switch (r) {
-    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_BE_GIVEN:
-      return policy::NotSoughtReason::kCannotBeGiven;
-    case safeguard::v1::NOT_SOUGHT_REASON_CANNOT_REASONABLY_OBTAIN:
-      return policy::NotSoughtReason::kCannotReasonablyObtain;
-    case safeguard::v1::NOT_SOUGHT_REASON_WOULD_PREJUDICE_PROTECTION:
-      return policy::NotSoughtReason::kWouldPrejudiceProtection;
-    case safeguard::v1::NOT_SOUGHT_REASON_NOT_THE_LAWFUL_BASIS:
-      return policy::NotSoughtReason::kNotTheLawfulBasis;
-    default:
-      return policy::NotSoughtReason::kUnspecified;
-  }
 }
 
 // The same normal form the Broker and Registry services give identifiers, so keys agree.
@@ -143,10 +89,10 @@ ChronologySubject SubjectFrom(const safeguard::v1::ChildRecord& record, std::str
   safeguard::v1::PlanType plan = safeguard::v1::PLAN_TYPE_UNSPECIFIED;
   bool holds = false;
   for (const auto& inv : record.involvements()) {
-    if (inv.open() && Protectiveness(inv.plan_type()) > Protectiveness(plan)) plan = inv.plan_type();
+    if (inv.open() && routing::PlanProtection(inv.plan_type()) > routing::PlanProtection(plan)) plan = inv.plan_type();
     holds = holds || Holds(inv, requester.id);
   }
-  s.status = StatusOf(plan);
+  s.status = policy::ChildStatusOf(plan);
   s.role = holds ? policy::RecipientRole::kLeadWorker : policy::RoleOf(requester.type);
   return s;
 }
@@ -209,8 +155,8 @@ absl::StatusOr<std::optional<ChronologyEvent>> DecideChronologyEvent(
   question.sender = *sender_type;
   question.type = entry.type;
   question.child_status = subject->status;
-  question.consent = ToConsent(sharing.consent());
-  question.not_sought_reason = ToNotSoughtReason(sharing.not_sought_reason());
+  question.consent = policy::ConsentOf(sharing.consent());
+  question.not_sought_reason = policy::NotSoughtReasonOf(sharing.not_sought_reason());
   question.risk_of_harm = sharing.risk_of_harm();
   question.recipient = subject->role;
   policy::Decision decision = policy.Evaluate(question);
@@ -407,7 +353,7 @@ class ChronologyService::Stream final : public grpc::ServerWriteReactor<Chronolo
         bool from_broker = false;
         if (const auto* sender = service_.registry_.FindById(entry.sender)) {
           sender_type = sender->type;
-        } else if (IsBrokerNotice(entry.type)) {
+        } else if (protocol::IsBrokerNotice(entry.type)) {
           // The broker's own notices (escalations, cumulative concerns, drift, look-ups) are
           // decided as the broker sends them: as social care's safeguarding process.
           sender_type = NodeType::kSocialCare;

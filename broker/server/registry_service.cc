@@ -14,6 +14,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "broker/policy/sharing_policy.h"
+#include "broker/policy/wire_vocabulary.h"
+#include "broker/routing/recipient_resolver.h"
 #include "broker/policy/vocabulary.h"
 #include "broker/server/authentication.h"
 #include "broker/server/grpc_status.h"
@@ -41,24 +43,6 @@ bool IsRegistryWriter(NodeType t) {
 
 bool ServesChildren(NodeType t) {
   return t == NodeType::kGp || t == NodeType::kHealth || t == NodeType::kSchool;
-}
-
-// PLAN_TYPE_CHILD_PROTECTION -> "child-protection".
-std::string PlanTypeName(safeguard::v1::PlanType t) {
-  std::string s(absl::StripPrefix(safeguard::v1::PlanType_Name(t), "PLAN_TYPE_"));
-  absl::AsciiStrToLower(&s);
-  absl::StrReplaceAll({{"_", "-"}}, &s);
-  return s.empty() ? absl::StrCat("plan-type-", static_cast<int>(t)) : s;
-}
-
-policy::ChildStatus StatusOf(safeguard::v1::PlanType t) {
-  switch (t) {
-    case safeguard::v1::PLAN_TYPE_EARLY_HELP: return policy::ChildStatus::kEarlyHelp;
-    case safeguard::v1::PLAN_TYPE_CHILD_IN_NEED: return policy::ChildStatus::kChildInNeed;
-    case safeguard::v1::PLAN_TYPE_CHILD_PROTECTION: return policy::ChildStatus::kChildProtection;
-    case safeguard::v1::PLAN_TYPE_LOOKED_AFTER: return policy::ChildStatus::kLookedAfter;
-    default: return policy::ChildStatus::kNoPlan;
-  }
 }
 
 safeguard::v1::ChildStatus WireStatusOf(safeguard::v1::PlanType t) {
@@ -428,7 +412,7 @@ RegistryService::Minimised RegistryService::Minimise(const registry::FlagRow& ro
   std::shared_ptr<const policy::SharingPolicy> sharing = policy_->Current();
   policy::FlagDecision decision =
       sharing->EvaluateFlag({.recipient = policy::RoleOf(reader.type),
-                             .status = StatusOf(inv.plan_type())});
+                             .status = policy::ChildStatusOf(inv.plan_type())});
   if (decision.shared) {
     flag.set_rule_id(decision.rule_id);
     if (decision.basis) flag.set_lawful_basis(policy::FormatLawfulBasis(*decision.basis));
@@ -497,7 +481,7 @@ safeguard::v1::AuditEntry RegistryService::FlagAudit(safeguard::v1::AuditEvent e
   entry.set_policy_digest(d.policy_digest);
   if (d.basis) entry.set_basis(policy::FormatLawfulBasis(*d.basis));
   entry.set_reason(absl::StrCat(
-      PlanTypeName(row.involvement.plan_type()), " flag; shared: ",
+      routing::PlanTypeName(row.involvement.plan_type()), " flag; shared: ",
       flag.shared.empty() ? "that a plan exists only" : absl::StrJoin(flag.shared, ", "),
       "; withheld: ", flag.withheld.empty() ? "none" : absl::StrJoin(flag.withheld, ", "),
       d.shared ? "" : absl::StrCat(" (", d.reason, ")")));
@@ -531,7 +515,7 @@ grpc::ServerUnaryReactor* RegistryService::PutInvolvement(
     entry.set_actor(node.id);
     entry.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
     entry.set_reason(absl::StrCat("involvement ", inv.reference(), " v", inv.version(), " ",
-                                  PlanTypeName(inv.plan_type()), inv.open() ? " open" : " closed",
+                                  routing::PlanTypeName(inv.plan_type()), inv.open() ? " open" : " closed",
                                   "; child ", stored->match()));
     AddChildRefs(inv.child(), entry);
     store_.AppendAudit(std::move(entry));
@@ -565,7 +549,7 @@ grpc::ServerUnaryReactor* RegistryService::CloseInvolvement(
     entry.set_actor(node.id);
     entry.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
     entry.set_reason(absl::StrCat("involvement ", inv.reference(), " v", inv.version(), " ",
-                                  PlanTypeName(inv.plan_type()), " closed",
+                                  routing::PlanTypeName(inv.plan_type()), " closed",
                                   inv.closure_reason().empty() ? "" : ": ",
                                   inv.closure_reason().substr(0, 200)));
     AddChildRefs(inv.child(), entry);

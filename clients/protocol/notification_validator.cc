@@ -144,4 +144,16 @@ absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
   return absl::OkStatus();
 }
 
+bool IsBrokerNotice(safeguard::v1::NotificationType type) {
+  switch (type) {
+    case safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP:
+    case safeguard::v1::NOTIFICATION_TYPE_ESCALATION:
+    case safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN:
+    case safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace safeguard::protocol

@@ -16,6 +16,10 @@ inline constexpr int kMaxIdentifiersPerSubject = 8;
 inline constexpr int kMaxRecipients = 16;
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 
+// True for the types only the broker itself sends (flag look-up notices, escalations,
+// cumulative concerns, plan drift), sealed with its own key.
+bool IsBrokerNotice(safeguard::v1::NotificationType type);
+
 // Normalises identifiers in place (NHS numbers lose spaces, UPNs are upper-cased) and returns
 // INVALID_ARGUMENT naming the first bad field and what is wrong, e.g.
 // "subjects[0].identifiers[0].value: NHS number fails its modulus-11 check: ...".

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "broker/policy/internal/yaml_reader.h"
+#include "clients/protocol/notification_validator.h"
 
 namespace safeguard::policy::internal {
 namespace {
@@ -1326,10 +1327,7 @@ class PolicyParser {
                      absl::StrCat("unknown notification type '", item.Scalar(), "'",
                                   DidYouMean(item.Scalar(), AllTypeNames()), " in ", w,
                                   "; 'safeguardctl types' lists them"));
-          } else if (*type == safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN ||
-                     *type == safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT ||
-                     *type == safeguard::v1::NOTIFICATION_TYPE_ESCALATION ||
-                     *type == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP) {
+          } else if (protocol::IsBrokerNotice(*type)) {
             r_.Error(Kind::kUnknownName, item,
                      absl::StrCat(w, " names '", item.Scalar(),
                                   "', which the broker sends itself: only agencies' events count"));
