@@ -408,11 +408,6 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     return refuse(
         absl::InvalidArgumentError("notification.idempotency_key: must equal the envelope id"));
   }
-  if (notification.type() == safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP) {
-    return refuse(absl::InvalidArgumentError(
-        "notification.type: flag-looked-up notices are sent by the broker itself; use the "
-        "Registry service's LookupChild"));
-  }
   {
     // The Structs are set aside (put back at the end of the scope) for the copy and the
     // comparison: normalisation neither reads nor changes them.

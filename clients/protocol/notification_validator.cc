@@ -80,6 +80,12 @@ absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
       !safeguard::v1::NotificationType_IsValid(n.type())) {
     return FieldError("type", "is unset or unknown; use one of NotificationType");
   }
+  if (IsBrokerNotice(n.type())) {
+    return FieldError("type", absl::StrCat(
+        safeguard::v1::NotificationType_Name(n.type()),
+        " is sent only by the broker itself (a flag look-up is reported through the Registry "
+        "service's LookupChild); agencies may not send it"));
+  }
   if (n.severity() == safeguard::v1::SEVERITY_UNSPECIFIED ||
       !safeguard::v1::Severity_IsValid(n.severity())) {
     return FieldError("severity", "is unset or unknown; use one of Severity");

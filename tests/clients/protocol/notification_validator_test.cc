@@ -52,6 +52,18 @@ TEST(NotificationValidatorTest, EachMistakeNamesItsField) {
   n.set_type(static_cast<safeguard::v1::NotificationType>(9999));
   EXPECT_THAT(ErrorOf(n), HasSubstr("type"));
 
+  // Only the broker sends its own notices: an agency cannot forge an escalation or a
+  // cumulative concern.
+  for (auto type : {safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP,
+                    safeguard::v1::NOTIFICATION_TYPE_ESCALATION,
+                    safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN,
+                    safeguard::v1::NOTIFICATION_TYPE_PLAN_DRIFT}) {
+    n = Valid();
+    n.set_type(type);
+    EXPECT_THAT(ErrorOf(n), HasSubstr("sent only by the broker itself"))
+        << safeguard::v1::NotificationType_Name(type);
+  }
+
   n = Valid();
   n.set_severity(safeguard::v1::SEVERITY_UNSPECIFIED);
   EXPECT_THAT(ErrorOf(n), HasSubstr("severity"));
