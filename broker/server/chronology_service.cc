@@ -47,32 +47,11 @@ bool MayAsk(NodeType t) {
 
 // The same normal form the Broker and Registry services give identifiers, so keys agree.
 absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id) {
-  switch (id.scheme()) {
-    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
-      auto nhs = protocol::NormaliseNhsNumber(id.value());
-      if (!nhs.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("child.value: ", nhs.status().message()));
-      }
-      id.set_value(*nhs);
-      return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
-      auto upn = protocol::NormaliseSchoolUpn(id.value());
-      if (!upn.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("child.value: ", upn.status().message()));
-      }
-      id.set_value(*upn);
-      return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_UNSPECIFIED:
-      return absl::InvalidArgumentError(
-          "child: give the child's NHS number, school UPN or a reference");
-    default:
-      if (id.value().empty() || id.value().size() > 64) {
-        return absl::InvalidArgumentError("child.value: give the reference (1 to 64 characters)");
-      }
-      return absl::OkStatus();
+  if (id.scheme() == safeguard::v1::IDENTIFIER_SCHEME_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "child: give the child's NHS number, school UPN or a reference");
   }
+  return protocol::NormaliseIdentifier(id, "child");
 }
 
 // Whether the node holds this involvement: published it, or its lead worker's post goes there.

@@ -22,6 +22,7 @@
 #include "broker/server/log.h"
 #include "clients/protocol/identifiers.h"
 #include "clients/protocol/node_type.h"
+#include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace safeguard::server {
@@ -103,27 +104,12 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 
 // NHS numbers and UPNs in normal form, so look-ups and pseudonyms agree with the store's.
 absl::Status NormaliseIdentifier(absl::string_view field, safeguard::v1::SubjectIdentifier& id) {
-  switch (id.scheme()) {
-    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
-      auto nhs = protocol::NormaliseNhsNumber(id.value());
-      if (!nhs.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".value: ", nhs.status().message()));
-      }
-      id.set_value(*nhs);
-      return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
-      auto upn = protocol::NormaliseSchoolUpn(id.value());
-      if (!upn.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ".value: ", upn.status().message()));
-      }
-      id.set_value(*upn);
-      return absl::OkStatus();
-    }
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ".scheme: look a child up by NHS number or school UPN"));
+  if (id.scheme() != safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER &&
+      id.scheme() != safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".scheme: look a child up by NHS number or school UPN"));
   }
+  return protocol::NormaliseIdentifier(id, field);
 }
 
 std::string RandomHex(int bytes) {

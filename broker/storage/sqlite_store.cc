@@ -1010,7 +1010,11 @@ absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
 }
 
 std::string SubjectKey(const safeguard::v1::SubjectIdentifier& id) {
-  return absl::StrCat(static_cast<int>(id.scheme()), ":", id.issuer(), ":", id.value());
+  // National numbers are the same whoever quotes them (the registry keeps them without issuer).
+  const bool national = id.scheme() == safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER ||
+                        id.scheme() == safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN;
+  return absl::StrCat(static_cast<int>(id.scheme()), ":", national ? "" : id.issuer(), ":",
+                      id.value());
 }
 
 }  // namespace safeguard::storage

@@ -162,4 +162,8 @@ bool IsBrokerNotice(safeguard::v1::NotificationType type) {
   }
 }
 
+absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id, absl::string_view path) {
+  return ValidateIdentifier(id, std::string(path));
+}
+
 }  // namespace safeguard::protocol

@@ -20,6 +20,10 @@ inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 // cumulative concerns, plan drift), sealed with its own key.
 bool IsBrokerNotice(safeguard::v1::NotificationType type);
 
+// One identifier in normal form (NHS number as 10 digits, UPN in capitals) and valid for its
+// scheme (local references name their issuer); errors name `path` and the part that is wrong.
+absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id, absl::string_view path);
+
 // Normalises identifiers in place (NHS numbers lose spaces, UPNs are upper-cased) and returns
 // INVALID_ARGUMENT naming the first bad field and what is wrong, e.g.
 // "subjects[0].identifiers[0].value: NHS number fails its modulus-11 check: ...".

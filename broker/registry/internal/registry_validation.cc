@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/identifiers.h"
+#include "clients/protocol/notification_validator.h"
 #include "clients/protocol/text_checks.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -117,42 +118,18 @@ std::string SchemeName(safeguard::v1::IdentifierScheme scheme) {
 }
 
 absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id, absl::string_view path) {
-  const std::string p(path);
-  if (id.value().empty()) return FieldError(p + ".value", "is empty");
-  if (id.value().size() > 64) return FieldError(p + ".value", "is longer than 64 characters");
+  if (absl::Status s = protocol::NormaliseIdentifier(id, path); !s.ok()) return s;
   switch (id.scheme()) {
-    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
-      auto nhs = protocol::NormaliseNhsNumber(id.value());
-      if (!nhs.ok()) return FieldError(p + ".value", nhs.status().message());
-      id.set_value(*nhs);
+    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER:
+    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN:
       id.clear_issuer();  // national: the same number whoever quotes it
       return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
-      auto upn = protocol::NormaliseSchoolUpn(id.value());
-      if (!upn.ok()) return FieldError(p + ".value", upn.status().message());
-      id.set_value(*upn);
-      id.clear_issuer();
-      return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_POLICE_REFERENCE:
-    case safeguard::v1::IDENTIFIER_SCHEME_HOUSING_REFERENCE:
-    case safeguard::v1::IDENTIFIER_SCHEME_LOCAL_AUTHORITY_REFERENCE:
-    case safeguard::v1::IDENTIFIER_SCHEME_LOCAL_REFERENCE:
-      if (id.issuer().empty()) {
-        return FieldError(p + ".issuer",
-                          "is required for a local reference: name the node or organisation "
-                          "that issued it");
-      }
-      if (id.issuer().size() > 128 || !IsPrintableAscii(id.issuer())) {
-        return FieldError(p + ".issuer", "must be 1 to 128 printable ASCII characters");
-      }
-      if (!IsPrintableAscii(id.value())) {
-        return FieldError(p + ".value", "must be printable ASCII without spaces");
-      }
-      return absl::OkStatus();
     default:
-      return FieldError(p + ".scheme", "is unset or unknown; use one of IdentifierScheme");
+      if (id.issuer().size() > 128 || !IsPrintableAscii(id.issuer())) {
+        return FieldError(absl::StrCat(path, ".issuer"),
+                          "must be 1 to 128 printable ASCII characters");
+      }
+      return absl::OkStatus();
   }
 }
 

@@ -381,5 +381,21 @@ TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion7AndKeepsItsLog) {
   sqlite3_close(db);
 }
 
+TEST(SubjectKeyTest, NationalNumbersIgnoreWhoQuotesThemLocalReferencesDoNot) {
+  safeguard::v1::SubjectIdentifier a;
+  a.set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
+  a.set_value("9434765919");
+  safeguard::v1::SubjectIdentifier b = a;
+  b.set_issuer("gp-riverside");  // the registry keeps NHS numbers without an issuer
+  EXPECT_EQ(SubjectKey(a), SubjectKey(b));
+  safeguard::v1::SubjectIdentifier police;
+  police.set_scheme(safeguard::v1::IDENTIFIER_SCHEME_POLICE_REFERENCE);
+  police.set_value("WPC-1");
+  police.set_issuer("wiltshire");
+  safeguard::v1::SubjectIdentifier other = police;
+  other.set_issuer("thames-valley");
+  EXPECT_NE(SubjectKey(police), SubjectKey(other));
+}
+
 }  // namespace
 }  // namespace safeguard::storage
