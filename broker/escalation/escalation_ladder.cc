@@ -107,12 +107,6 @@ EscalationLadder::Rung EscalationLadder::NextRung(
     rung.description += " (the recipient's system has not collected it)";
     return rung;
   }
-  const bool in_hours = !options_.office_hours || options_.office_hours(area, now);
-  if (!in_hours && options_.runs_at_any_hour && options_.runs_at_any_hour(overdue.deadline_class)) {
-    Rung rung = human_route();
-    rung.description += " (cannot wait for office hours)";
-    return rung;
-  }
   std::vector<Rung> rungs;
   if (plan && overdue.role == "lead-worker") {
     auto worker_rung = [&](const safeguard::v1::Worker& w, const char* who) {

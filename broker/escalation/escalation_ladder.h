@@ -45,10 +45,6 @@ struct LadderOptions {
   // Whether `t` is within the area's office hours (out of hours the last step is the emergency
   // duty team).
   std::function<bool(const std::string& area, absl::Time t)> office_hours;
-  // True for deadline classes that run at any hour (a wall-clock `within` rule, e.g.
-  // four-hours): out of office hours such a delivery skips the deputy and team manager, who are
-  // off duty, and goes straight to the emergency duty team.
-  std::function<bool(const std::string& deadline_class)> runs_at_any_hour;
   // Area code → the node of its out-of-hours emergency duty team (BrokerConfig.areas).
   std::map<std::string, std::string> emergency_duty_nodes;
   // How often the background thread looks for overdue deliveries.

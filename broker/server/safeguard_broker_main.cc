@@ -303,12 +303,6 @@ int Run() {
   ladder_options.office_hours = [&calendar](const std::string& area, absl::Time t) {
     return calendar.Get()->IsOfficeHours(area, t);
   };
-  ladder_options.runs_at_any_hour = [&calendar](const std::string& deadline_class) {
-    auto rules = calendar.Get();
-    auto it = rules->rules().find(deadline_class);
-    return it != rules->rules().end() &&
-           it->second.kind == safeguard::policy::DeadlineRule::Kind::kWithin;
-  };
   for (const auto& area : config->areas()) {
     if (!area.emergency_duty_node().empty()) {
       ladder_options.emergency_duty_nodes[area.code()] = area.emergency_duty_node();

@@ -128,9 +128,6 @@ nodes { id: "edt-wiltshire" type: "social-care" area: "swindon" }
              day != absl::Weekday::sunday;
     };
     options.emergency_duty_nodes["swindon"] = "edt-wiltshire";
-    options.runs_at_any_hour = [](const std::string& deadline_class) {
-      return deadline_class == "four-hours";
-    };
     ladder_ = std::make_unique<EscalationLadder>(*store_, children_.get(), nodes_, sink_, clock_,
                                                  options);
   }
@@ -158,8 +155,7 @@ nodes { id: "edt-wiltshire" type: "social-care" area: "swindon" }
 
   // Accepts a notification for the lead worker, due at `due`; returns the delivery's cursor.
   uint64_t Deliver(absl::Time due, const std::string& role = "lead-worker",
-                   const std::string& mailbox = "csc-north",
-                   const std::string& deadline_class = "one-working-day") {
+                   const std::string& mailbox = "csc-north") {
     storage::AcceptRequest request;
     request.notification_id = absl::StrCat("original", ++originals_);
     request.notification_id.resize(32, '0');
@@ -183,7 +179,7 @@ nodes { id: "edt-wiltshire" type: "social-care" area: "swindon" }
     d.role = role;
     d.addressee = role == "lead-worker" ? "sw-1" : "";
     d.due_at = due;
-    d.deadline_class = deadline_class;
+    d.deadline_class = "one-working-day";
     absl::Notification done;
     uint64_t cursor = 0;
     store_->Accept(std::move(request), [&](absl::StatusOr<storage::Accepted> a) {
@@ -330,22 +326,6 @@ TEST_F(EscalationLadderTest, ANotificationNeverCollectedGoesStraightToAHumanRout
   EXPECT_THAT(sink_.sent.back().notice.summary(), HasSubstr("Not collected in time"));
   clock_.Set(At(25, 12));
   EXPECT_EQ(Check(), 0) << "never a silent dead letter, and never the same alarm twice";
-}
-
-TEST_F(EscalationLadderTest, OutOfHoursAnUrgentDeliverySkipsOffDutyWorkers) {
-  Plan(true);
-  // Police protection at 01:00 on a Saturday, due within four hours, nobody acknowledges it.
-  uint64_t urgent = Deliver(At(21, 1), "lead-worker", "csc-north", "four-hours");
-  MarkDelivered("csc-north", urgent);
-  clock_.Set(At(21, 1, 5));
-  EXPECT_EQ(Check(), 1);
-  EXPECT_EQ(LastTarget(), "edt-wiltshire");
-  EXPECT_THAT(sink_.sent.back().notice.summary(), HasSubstr("cannot wait for office hours"));
-  // A one-working-day delivery overdue at the same hour still goes to the deputy first.
-  uint64_t routine = Deliver(At(21, 1), "lead-worker", "csc-north");
-  MarkDelivered("csc-north", routine);
-  EXPECT_EQ(Check(), 1);
-  EXPECT_EQ(LastTarget(), "csc-north/sw-2");
 }
 
 TEST_F(EscalationLadderTest, TheFrontDoorsOwnLateDeliveryGoesToTheEmergencyDutyTeam) {
