@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ clang libclang-rt-14-dev cmake make pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libssl-dev openssl libsqlite3-dev sqlite3
+  libabsl-dev libssl-dev openssl libsqlite3-dev sqlite3 libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   nats-server libnats-dev strace linux-perf
   python3 python3-grpcio python3-protobuf python3-cryptography
