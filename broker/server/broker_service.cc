@@ -3,9 +3,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <deque>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -30,6 +32,7 @@ using google::protobuf::util::TimeUtil;
 using safeguard::v1::Delivery;
 
 constexpr int kMailboxReadBatch = 64;
+constexpr int kMaxAcknowledgeMany = 1000;
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -770,6 +773,85 @@ grpc::ServerUnaryReactor* BrokerService::Acknowledge(
                          reactor->Finish(grpc::Status::OK);
                        });
                      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BrokerService::AcknowledgeMany(
+    grpc::CallbackServerContext* context, const safeguard::v1::AcknowledgeManyRequest* request,
+    safeguard::v1::AcknowledgeManyResponse* response) {
+  auto caller = Authenticate(context);
+  if (!caller.ok()) return FinishNow(context, caller.status());
+  const int n = request->cursors_size();
+  if (n == 0 || n > kMaxAcknowledgeMany) {
+    return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                  "cursors: give 1 to ", kMaxAcknowledgeMany,
+                                  " cursors of deliveries to acknowledge (got ", n, ")")));
+  }
+  absl::flat_hash_set<uint64_t> seen;
+  for (uint64_t cursor : request->cursors()) {
+    if (cursor == 0) {
+      return FinishNow(context, absl::InvalidArgumentError(
+                                    "cursors: 0 is not a cursor; give the cursors of deliveries"));
+    }
+    if (!seen.insert(cursor).second) {
+      return FinishNow(context, absl::InvalidArgumentError(absl::StrCat(
+                                    "cursors: ", cursor, " is given twice; give each once")));
+    }
+  }
+  if (request->acknowledged_by().empty() || request->acknowledged_by().size() > 200) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "acknowledged_by: give the person or system that took the "
+                                  "deliveries on (1 to 200 characters)"));
+  }
+  auto* reactor = context->DefaultReactor();
+  // Each cursor is its own store operation (they usually share one group commit); the answer
+  // goes once the last of them is durable.
+  struct Pending {
+    explicit Pending(int n) : results(n, absl::UnknownError("not run")), remaining(n) {}
+    std::vector<uint64_t> cursors;
+    std::vector<absl::StatusOr<storage::Acknowledged>> results;
+    std::atomic<int> remaining;
+  };
+  auto pending = std::make_shared<Pending>(n);
+  pending->cursors.assign(request->cursors().begin(), request->cursors().end());
+  safeguard::v1::AuditEntry acknowledged;
+  acknowledged.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
+  acknowledged.set_actor((*caller)->id);
+  acknowledged.set_actor_type(std::string(protocol::NodeTypeName((*caller)->type)));
+  for (int i = 0; i < n; ++i) {
+    store_.Acknowledge(
+        (*caller)->id, request->cursors(i), request->acknowledged_by(), acknowledged,
+        [this, reactor, response, pending, i](absl::StatusOr<storage::Acknowledged> ack) {
+          pending->results[i] = std::move(ack);
+          if (pending->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+          workers_.Post([reactor, response, pending] {
+            for (auto& result : pending->results) {
+              // A refusal of one cursor is its answer; a storage failure fails the request
+              // (the client sends the same cursors again: acknowledging is idempotent).
+              if (!result.ok() && result.status().code() != absl::StatusCode::kNotFound) {
+                reactor->Finish(ToGrpcStatus(result.status()));
+                return;
+              }
+            }
+            for (size_t j = 0; j < pending->results.size(); ++j) {
+              auto& result = pending->results[j];
+              auto* out = response->add_results();
+              out->set_cursor(pending->cursors[j]);
+              if (!result.ok()) {
+                out->set_refused(std::string(result.status().message()));
+                continue;
+              }
+              auto* a = out->mutable_acknowledged();
+              a->set_cursor(result->cursor);
+              a->set_notification_id(result->notification_id);
+              *a->mutable_acknowledged_at() = ToProto(result->acknowledged_at);
+              a->set_acknowledged_by(result->acknowledged_by);
+              a->set_already_acknowledged(result->already_acknowledged);
+            }
+            reactor->Finish(grpc::Status::OK);
+          });
+        });
+  }
   return reactor;
 }
 

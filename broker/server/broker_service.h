@@ -79,6 +79,9 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* Acknowledge(grpc::CallbackServerContext* context,
                                         const safeguard::v1::AcknowledgeRequest* request,
                                         safeguard::v1::AcknowledgeResponse* response) override;
+  grpc::ServerUnaryReactor* AcknowledgeMany(grpc::CallbackServerContext* context,
+                                            const safeguard::v1::AcknowledgeManyRequest* request,
+                                            safeguard::v1::AcknowledgeManyResponse* response) override;
   grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
                                       const safeguard::v1::GetStatusRequest* request,
                                       safeguard::v1::NotificationStatus* response) override;

@@ -127,6 +127,8 @@ Usage: safeguardctl ack CURSOR [CURSOR...] --by=NAME
   --by=NAME   who took it on: a worker's name or id, or the receiving system (required)
 
 Acknowledging twice is harmless: the first acknowledgement is kept and shown.
+Several cursors go in one request per 1,000 (AcknowledgeMany); a cursor that is not in
+this node's mailbox is reported and the others are still acknowledged.
 )"},
     {"status", R"(safeguardctl status - see where a notification this node sent has got to
 
@@ -534,19 +536,35 @@ int Ack(const Context& c) {
   auto client = ConnectFrom(c.cl);
   if (!client.ok()) return Usage(client.status().message());
   int result = kExitOk;
-  for (uint64_t cursor : cursors) {
-    auto ack = (*client)->Acknowledge(cursor, c.cl.Get("by"));
-    if (!ack.ok()) {
-      result = Refused(ack.status());
-      continue;
-    }
+  auto show = [&](uint64_t cursor, const safeguard::v1::AcknowledgeResponse& ack) {
     if (c.json) {
-      std::cout << ToJson(*ack) << "\n";
+      std::cout << ToJson(ack) << "\n";
     } else {
       std::cout << "#" << cursor << " "
-                << (ack->already_acknowledged() ? "was already acknowledged" : "acknowledged")
-                << " by " << ack->acknowledged_by() << " at " << FormatTime(ack->acknowledged_at())
-                << " (notification " << ack->notification_id() << ")\n";
+                << (ack.already_acknowledged() ? "was already acknowledged" : "acknowledged")
+                << " by " << ack.acknowledged_by() << " at " << FormatTime(ack.acknowledged_at())
+                << " (notification " << ack.notification_id() << ")\n";
+    }
+  };
+  if (cursors.size() == 1) {
+    auto ack = (*client)->Acknowledge(cursors[0], c.cl.Get("by"));
+    if (!ack.ok()) return Refused(ack.status());
+    show(cursors[0], *ack);
+    return result;
+  }
+  constexpr size_t kPerRequest = 1000;
+  for (size_t from = 0; from < cursors.size(); from += kPerRequest) {
+    std::vector<uint64_t> chunk(cursors.begin() + from,
+                                cursors.begin() + std::min(cursors.size(), from + kPerRequest));
+    auto acks = (*client)->AcknowledgeMany(chunk, c.cl.Get("by"));
+    if (!acks.ok()) return Refused(acks.status());
+    for (const auto& r : acks->results()) {
+      if (r.has_acknowledged()) {
+        show(r.cursor(), r.acknowledged());
+      } else {
+        std::cerr << "#" << r.cursor() << " not acknowledged: " << r.refused() << "\n";
+        result = kExitFailed;
+      }
     }
   }
   return result;

@@ -234,6 +234,20 @@ absl::StatusOr<safeguard::v1::AcknowledgeResponse> BrokerClient::Acknowledge(
   return response;
 }
 
+absl::StatusOr<safeguard::v1::AcknowledgeManyResponse> BrokerClient::AcknowledgeMany(
+    std::vector<uint64_t> cursors, std::string acknowledged_by) {
+  safeguard::v1::AcknowledgeManyRequest request;
+  request.mutable_cursors()->Add(cursors.begin(), cursors.end());
+  request.set_acknowledged_by(std::move(acknowledged_by));
+  safeguard::v1::AcknowledgeManyResponse response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    response.Clear();
+    return stub_->AcknowledgeMany(&context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<safeguard::v1::Outcome> BrokerClient::RecordOutcome(
     safeguard::v1::RecordOutcomeRequest request) {
   safeguard::v1::Outcome response;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -67,6 +68,11 @@ class BrokerClient {
 
   absl::StatusOr<safeguard::v1::AcknowledgeResponse> Acknowledge(uint64_t cursor,
                                                                  std::string acknowledged_by);
+  // Acknowledges up to 1,000 deliveries in one call; each cursor gets its own result (a cursor
+  // not in this node's mailbox is refused without affecting the others). Retried as a whole on
+  // UNAVAILABLE: acknowledging is idempotent.
+  absl::StatusOr<safeguard::v1::AcknowledgeManyResponse> AcknowledgeMany(
+      std::vector<uint64_t> cursors, std::string acknowledged_by);
 
   // Records this node's outcome for the delivery at `cursor` (e.g. no further action, with the
   // rationale), which the sender then sees in GetStatus with the route to challenge it.

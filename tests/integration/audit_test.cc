@@ -105,6 +105,39 @@ TEST_F(AuditTest, AuditorVerifiesSearchesAndReportsWithSafeguardctl) {
   EXPECT_THAT(out, HasSubstr("consistent"));
 }
 
+TEST_F(AuditTest, SafeguardctlAcknowledgesSeveralAtOnceAndEachIsAudited) {
+  auto gp = partnership_.Client("gp-riverside");
+  for (int i = 0; i < 3; ++i) {
+    auto n = ExampleNotification();
+    n.set_idempotency_key(absl::StrCat("ctl-many-", i));
+    ASSERT_TRUE(gp->Submit(n).ok());
+  }
+  std::vector<uint64_t> cursors;
+  ASSERT_TRUE(partnership_.Client("fd-swindon")
+                  ->Subscribe({}, [&](const safeguard::v1::Delivery& d) {
+                    cursors.push_back(d.cursor());
+                    return true;
+                  })
+                  .ok());
+  ASSERT_EQ(cursors.size(), 3u);
+  auto [rc, out] = Ctl(partnership_, "fd-swindon",
+                       absl::StrCat("ack ", cursors[0], " ", cursors[1], " 999999 ", cursors[2],
+                                    " --by='Intake team'"));
+  EXPECT_EQ(rc, 1) << out;  // one cursor was not acknowledged
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("#", cursors[0], " acknowledged by Intake team")));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("#", cursors[2], " acknowledged by Intake team")));
+  EXPECT_THAT(out, HasSubstr("#999999 not acknowledged: there is no delivery with cursor 999999"));
+
+  std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit search --event=acknowledged");
+  ASSERT_EQ(rc, 0) << out;
+  size_t entries = 0;
+  for (size_t at = out.find("ACKNOWLEDGED  fd-swindon"); at != std::string::npos;
+       at = out.find("ACKNOWLEDGED  fd-swindon", at + 1)) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3u) << out;
+}
+
 TEST_F(AuditTest, OnlyAuditorsMayReadTheLog) {
   Story();
   auto gp = partnership_.Client("gp-riverside");

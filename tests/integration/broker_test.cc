@@ -81,6 +81,70 @@ TEST_F(BrokerTest, ConcernReachesFrontDoorAndSenderSeesAcknowledgement) {
   EXPECT_EQ(Backlog(*fd, /*include_acknowledged=*/true).size(), 1u);
 }
 
+TEST_F(BrokerTest, AcknowledgeManyAnswersEachCursorAndRefusesOnlyWhatIsNotTheCallers) {
+  auto gp = partnership_.Client("gp-riverside");
+  auto fd = partnership_.Client("fd-swindon");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto n = ExampleNotification();
+    n.set_idempotency_key(absl::StrCat("many-", i));
+    auto sent = gp->Submit(n);
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    ids.push_back(sent->notification_id());
+  }
+  auto elsewhere = ExampleNotification();
+  elsewhere.set_idempotency_key("many-oxford");
+  elsewhere.mutable_subjects(0)->set_area("oxford");
+  ASSERT_TRUE(gp->Submit(elsewhere).ok());
+  auto oxford_inbox = Backlog(*partnership_.Client("fd-oxford"));
+  ASSERT_EQ(oxford_inbox.size(), 1u);
+
+  std::vector<Delivery> inbox = Backlog(*fd);
+  ASSERT_EQ(inbox.size(), 3u);
+  ASSERT_TRUE(fd->Acknowledge(inbox[2].cursor(), "Jo Smith, MASH").ok());
+
+  auto acks = fd->AcknowledgeMany(
+      {inbox[0].cursor(), oxford_inbox[0].cursor(), inbox[1].cursor(), inbox[2].cursor()},
+      "Intake team");
+  ASSERT_TRUE(acks.ok()) << acks.status();
+  ASSERT_EQ(acks->results_size(), 4);
+  EXPECT_EQ(acks->results(0).cursor(), inbox[0].cursor());
+  ASSERT_TRUE(acks->results(0).has_acknowledged());
+  EXPECT_EQ(acks->results(0).acknowledged().notification_id(), ids[0]);
+  EXPECT_FALSE(acks->results(0).acknowledged().already_acknowledged());
+  // Another mailbox's cursor is refused, and only it.
+  EXPECT_EQ(acks->results(1).cursor(), oxford_inbox[0].cursor());
+  EXPECT_FALSE(acks->results(1).has_acknowledged());
+  EXPECT_THAT(acks->results(1).refused(), HasSubstr("no delivery with cursor"));
+  ASSERT_TRUE(acks->results(2).has_acknowledged());
+  EXPECT_EQ(acks->results(2).acknowledged().acknowledged_by(), "Intake team");
+  // Already acknowledged: the first acknowledgement is kept.
+  ASSERT_TRUE(acks->results(3).has_acknowledged());
+  EXPECT_TRUE(acks->results(3).acknowledged().already_acknowledged());
+  EXPECT_EQ(acks->results(3).acknowledged().acknowledged_by(), "Jo Smith, MASH");
+
+  for (const std::string& id : ids) {
+    auto status = gp->GetStatus(id);
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(status->recipients(0).state(), safeguard::v1::DELIVERY_STATE_ACKNOWLEDGED);
+  }
+  EXPECT_TRUE(Backlog(*fd).empty());
+  EXPECT_EQ(Backlog(*partnership_.Client("fd-oxford")).size(), 1u);  // untouched
+
+  // Requests a user can fix are refused whole, saying what to change.
+  EXPECT_EQ(fd->AcknowledgeMany({}, "x").status().code(), absl::StatusCode::kInvalidArgument);
+  auto twice = fd->AcknowledgeMany({inbox[0].cursor(), inbox[0].cursor()}, "x");
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("given twice"));
+  std::vector<uint64_t> too_many(1001);
+  for (size_t i = 0; i < too_many.size(); ++i) too_many[i] = i + 1;
+  auto many = fd->AcknowledgeMany(too_many, "x");
+  EXPECT_EQ(many.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(many.status().message()), HasSubstr("1 to 1000"));
+  EXPECT_EQ(fd->AcknowledgeMany({inbox[0].cursor()}, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(BrokerTest, ChildInAnotherAreaGoesToThatAreasFrontDoor) {
   auto gp = partnership_.Client("gp-riverside");
   auto n = ExampleNotification();

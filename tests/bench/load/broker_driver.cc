@@ -87,6 +87,7 @@ class BrokerDriver final : public SystemDriver {
                                               .max_attempts = 1});
       if (!c.ok()) return c.status();
       recipients_.push_back(*std::move(c));
+      ack_batches_.push_back(std::make_unique<AckBatch>());
     }
     // Connect every channel (TLS handshakes) before the clock starts: one Subscribe per
     // recipient, and a harmless GetStatus per sender (NOT_FOUND).
@@ -140,6 +141,7 @@ class BrokerDriver final : public SystemDriver {
     generator_.reset();
     senders_.clear();
     recipients_.clear();
+    ack_batches_.clear();
     if (process_.launcher > 0) StopProcess(process_, absl::Seconds(15));
     tracker_.store(nullptr);
     if (!target_.keep_data && !data_dir_.empty()) {
@@ -268,7 +270,11 @@ class BrokerDriver final : public SystemDriver {
           tracker->OnFailed("delivery did not verify", now, now);
         }
       }
-      Acknowledge(client, d.cursor(), tracker);
+      if (settings_.ack == AckMode::kBatch) {
+        AcknowledgeInBatch(r, d.cursor(), tracker);
+      } else {
+        Acknowledge(client, d.cursor(), tracker);
+      }
       return true;
     });
     if (!status.ok()) {
@@ -298,6 +304,59 @@ class BrokerDriver final : public SystemDriver {
                                          delete call;
                                          acks_in_flight_.fetch_sub(1);
                                        });
+  }
+
+  // Per recipient: cursors received and not yet sent in an AcknowledgeMany, and whether one is
+  // in flight (then the next goes when it completes, with everything gathered meanwhile).
+  struct AckBatch {
+    absl::Mutex mu;
+    std::vector<uint64_t> waiting ABSL_GUARDED_BY(mu);
+    bool in_flight ABSL_GUARDED_BY(mu) = false;
+  };
+  struct AckManyCall {
+    grpc::ClientContext context;
+    safeguard::v1::AcknowledgeManyRequest request;
+    safeguard::v1::AcknowledgeManyResponse response;
+  };
+  static constexpr size_t kMaxPerAckMany = 1000;
+  std::vector<std::unique_ptr<AckBatch>> ack_batches_;
+
+  void AcknowledgeInBatch(size_t r, uint64_t cursor, Tracker* tracker) {
+    AckBatch& batch = *ack_batches_[r];
+    absl::MutexLock lock(&batch.mu);
+    batch.waiting.push_back(cursor);
+    if (!batch.in_flight) SendAckBatchLocked(r, tracker);
+  }
+
+  void SendAckBatchLocked(size_t r, Tracker* tracker) {
+    AckBatch& batch = *ack_batches_[r];
+    auto* call = new AckManyCall;
+    size_t n = std::min(batch.waiting.size(), kMaxPerAckMany);
+    call->request.mutable_cursors()->Add(batch.waiting.begin(), batch.waiting.begin() + n);
+    batch.waiting.erase(batch.waiting.begin(), batch.waiting.begin() + n);
+    call->request.set_acknowledged_by("safeguard-load");
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    batch.in_flight = true;
+    acks_in_flight_.fetch_add(1);
+    recipients_[r]->stub().async()->AcknowledgeMany(
+        &call->context, &call->request, &call->response,
+        [this, r, call, tracker](grpc::Status status) {
+          if (tracker) {
+            for (int i = 0; i < call->request.cursors_size(); ++i) {
+              bool ok = status.ok() && i < call->response.results_size() &&
+                        call->response.results(i).has_acknowledged();
+              tracker->OnAcknowledged(ok);
+            }
+          }
+          delete call;
+          {
+            AckBatch& batch = *ack_batches_[r];
+            absl::MutexLock lock(&batch.mu);
+            batch.in_flight = false;
+            if (!batch.waiting.empty()) SendAckBatchLocked(r, tracker);
+          }
+          acks_in_flight_.fetch_sub(1);
+        });
   }
 
   const Workload& workload_;

@@ -95,6 +95,11 @@ ABSL_FLAG(bool, verify_receipts, false,
           "certificate chain, ~46 µs each, on the same machine).");
 ABSL_FLAG(bool, verify_deliveries, false,
           "Recipients verify every delivery end to end (sender's signature, disclosures).");
+ABSL_FLAG(std::string, ack, "batch",
+          "How broker recipients acknowledge. batch: AcknowledgeMany with every delivery "
+          "received since their last request, one request in flight per recipient (what a case "
+          "system taking deliveries on in bulk does). each: one Acknowledge RPC per delivery. "
+          "JetStream consumers always ack each message (a one-way message, no answer).");
 
 // The servers.
 ABSL_FLAG(std::string, broker, "",
@@ -563,6 +568,14 @@ int Main() {
   } else {
     return Fail("--seal must be ahead or live");
   }
+  std::string ack = absl::GetFlag(FLAGS_ack);
+  if (ack == "batch") {
+    settings.ack = AckMode::kBatch;
+  } else if (ack == "each") {
+    settings.ack = AckMode::kEach;
+  } else {
+    return Fail("--ack must be batch or each");
+  }
   std::string client = absl::GetFlag(FLAGS_client);
   if (client == "async") {
     settings.client = ClientMode::kAsync;
@@ -716,7 +729,7 @@ int Main() {
                   ? "counted with strace -f --seccomp-bpf on each server (slows a multi-threaded "
                     "server: see --help)"
                   : "not counted");
-  std::printf("clients: %s; recipients %s deliveries\n",
+  std::printf("clients: %s; recipients %s deliveries and acknowledge %s\n",
               settings.client == ClientMode::kSdk
                   ? "SDK BrokerClient::Submit (seal + sign + verify receipt per call)"
                   : absl::StrCat(settings.seal == SealMode::kAhead
@@ -725,7 +738,10 @@ int Main() {
                                  ", receipts ",
                                  settings.verify_receipts ? "verified" : "NOT verified")
                         .c_str(),
-              settings.verify_deliveries ? "verify" : "do not verify");
+              settings.verify_deliveries ? "verify" : "do not verify",
+              settings.ack == AckMode::kBatch
+                  ? "in batches (broker: AcknowledgeMany, one in flight per recipient)"
+                  : "each one (broker: one Acknowledge RPC per delivery)");
 
   if (settings.seal == SealMode::kAhead && settings.client == ClientMode::kAsync) {
     double seconds = absl::ToDoubleSeconds(settings.warmup + settings.duration);

@@ -23,6 +23,9 @@ enum class SealMode { kAhead, kLive };
 enum class ClientMode { kAsync, kSdk };
 enum class Scenario { kThroughput, kBacklog };
 enum class FsyncMode { kOff, kPerf, kStrace };
+// How broker recipients acknowledge: one Acknowledge per delivery, or AcknowledgeMany with
+// every delivery received since the last request (one request in flight per recipient).
+enum class AckMode { kEach, kBatch };
 
 struct Settings {
   int senders = 8;
@@ -39,6 +42,7 @@ struct Settings {
   ClientMode client = ClientMode::kAsync;
   bool verify_receipts = false;
   bool verify_deliveries = false;
+  AckMode ack = AckMode::kBatch;
   FsyncMode fsync = FsyncMode::kPerf;
   Scenario scenario = Scenario::kThroughput;
   uint64_t backlog = 0;         // backlog scenario: notifications to the offline recipient
