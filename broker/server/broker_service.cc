@@ -180,24 +180,10 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
         if (!finished_) FinishLocked(grpc::Status::CANCELLED);
         return;
       }
-      const Delivery& d = pending_.front();
-      sent_cursor = d.cursor();
+      sent_cursor = pending_.front().cursor();
       cursor_ = sent_cursor;
-      delivered.set_event(safeguard::v1::AUDIT_EVENT_DELIVERED);
-      delivered.set_actor(mailbox_);
-      delivered.set_actor_type(node_type_);
-      delivered.set_counterpart(d.sender_node_id());
-      delivered.set_notification_id(d.notification_id());
-      delivered.set_notification_type(d.notification().type());
-      safeguard::v1::SignedPayload payload;
-      if (payload.ParseFromString(d.envelope().payload())) {
-        delivered.set_envelope_digest(protocol::Sha256(d.envelope().payload()));
-      }
-      for (auto f : d.withheld()) delivered.add_fields_withheld(static_cast<safeguard::v1::DisclosableField>(f));
-      for (const auto& bytes : d.envelope().disclosures()) {
-        safeguard::v1::Disclosure disclosure;
-        if (disclosure.ParseFromString(bytes)) delivered.add_fields_shared(disclosure.field());
-      }
+      delivered = std::move(pending_delivered_.front());
+      pending_delivered_.pop_front();
       pending_.pop_front();
       if (!pending_.empty()) {
         StartWriteLocked();
@@ -283,6 +269,18 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
       }
       *d.mutable_notification() = std::move(assembled->notification);
       for (auto field : assembled->withheld) d.add_withheld(field);
+      // The DELIVERED audit entry, logged once the stream has written this delivery; built
+      // here, where the payload is already parsed.
+      safeguard::v1::AuditEntry& delivered = pending_delivered_.emplace_back();
+      delivered.set_event(safeguard::v1::AUDIT_EVENT_DELIVERED);
+      delivered.set_actor(mailbox_);
+      delivered.set_actor_type(node_type_);
+      delivered.set_counterpart(stored.sender);
+      delivered.set_notification_id(stored.notification_id);
+      delivered.set_notification_type(d.notification().type());
+      delivered.set_envelope_digest(protocol::Sha256(d.envelope().payload()));
+      for (auto field : assembled->withheld) delivered.add_fields_withheld(field);
+      for (auto field : assembled->disclosed) delivered.add_fields_shared(field);
       if (stored.acknowledged_at) {
         *d.mutable_acknowledged_at() = ToProto(*stored.acknowledged_at);
         d.set_acknowledged_by(stored.acknowledged_by);
@@ -318,6 +316,7 @@ class BrokerService::MailboxStream final : public grpc::ServerWriteReactor<Deliv
   const bool include_acknowledged_;
   const bool follow_;
   std::deque<Delivery> pending_ ABSL_GUARDED_BY(mu_);  // front() is being written when in flight
+  std::deque<safeguard::v1::AuditEntry> pending_delivered_ ABSL_GUARDED_BY(mu_);  // one each
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool read_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   bool more_ ABSL_GUARDED_BY(mu_) = false;  // the mailbox changed since the last read began
