@@ -25,6 +25,9 @@ using safeguard::v1::NotificationType;
 using safeguard::v1::SubjectIdentifier;
 
 constexpr int kChronologyLimit = 2000;
+// Bounds on what waits for evaluation (see the class comment): ~3 KB each at most.
+constexpr size_t kMaxIncoming = 20000;
+constexpr size_t kMaxPendingSubjects = 20000;
 constexpr absl::Duration kRaiseTimeout = absl::Seconds(30);
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
@@ -80,17 +83,31 @@ CumulativeConcernWatcher::CumulativeConcernWatcher(storage::Store& store,
 
 CumulativeConcernWatcher::~CumulativeConcernWatcher() { Stop(); }
 
+struct CumulativeConcernWatcher::PendingSubject {
+  Subject subject;
+  std::set<safeguard::v1::NotificationType> types;  // of the events waiting
+  AcceptedEvent latest;
+};
+
 void CumulativeConcernWatcher::OnAccepted(AcceptedEvent event) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  queue_.push_back(std::move(event));
+  if (incoming_.size() >= kMaxIncoming) {
+    if (dropped_++ % 10000 == 0) {
+      SAFEGUARD_LOG_WARN("cumulative-concern rules are behind: ", dropped_,
+                         " events dropped so far; their children are evaluated again with their "
+                         "next event");
+    }
+    return;
+  }
+  incoming_.push_back(std::move(event));
 }
 
 void CumulativeConcernWatcher::Drain() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](CumulativeConcernWatcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-        return w->stopping_ || (w->queue_.empty() && !w->busy_);
+        return w->stopping_ || (w->incoming_.empty() && !w->busy_);
       },
       this));
 }
@@ -100,29 +117,74 @@ void CumulativeConcernWatcher::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
-    queue_.clear();
+    incoming_.clear();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void CumulativeConcernWatcher::Run() {
   for (;;) {
-    AcceptedEvent event;
+    std::deque<AcceptedEvent> arrived;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](CumulativeConcernWatcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-            return w->stopping_ || !w->queue_.empty();
+            return w->stopping_ || !w->incoming_.empty() || w->busy_;
           },
           this));
       if (stopping_) return;
-      event = std::move(queue_.front());
-      queue_.pop_front();
+      arrived.swap(incoming_);
       busy_ = true;
     }
-    Evaluate(event);
+    std::shared_ptr<const policy::SharingPolicy> policy = policy_();
+    if (policy != nullptr) {
+      for (AcceptedEvent& event : arrived) Gather(*policy, std::move(event));
+    }
+    arrived.clear();
+    // One subject per turn, so that events arriving meanwhile are merged into what waits.
+    if (!order_.empty() && policy != nullptr) {
+      auto node = pending_.extract(order_.front());
+      order_.pop_front();
+      if (!node.empty()) {
+        const PendingSubject& p = *node.mapped();
+        EvaluateSubject(*policy, p.subject, p.subject.household, p.types, p.latest, clock_.Now());
+      }
+    }
     absl::MutexLock lock(&mu_);
-    busy_ = false;
+    busy_ = !order_.empty();
+    if (policy == nullptr) {
+      order_.clear();
+      pending_.clear();
+      busy_ = false;
+    }
+  }
+}
+
+void CumulativeConcernWatcher::Gather(const policy::SharingPolicy& policy, AcceptedEvent event) {
+  if (event.notification == nullptr || protocol::IsBrokerNotice(event.notification->type())) return;
+  const safeguard::v1::NotificationType type = event.notification->type();
+  bool counted = false;
+  for (const auto& rule : policy.cumulative_rules()) counted = counted || rule.Counts(type);
+  if (!counted) return;
+  for (Subject& subject : SubjectsOf(event)) {
+    auto it = pending_.find(subject.key_id);
+    if (it == pending_.end()) {
+      if (pending_.size() >= kMaxPendingSubjects) {
+        absl::MutexLock lock(&mu_);
+        if (dropped_++ % 10000 == 0) {
+          SAFEGUARD_LOG_WARN("cumulative-concern rules are behind: ", dropped_,
+                             " events dropped so far; their children are evaluated again with "
+                             "their next event");
+        }
+        continue;
+      }
+      order_.push_back(subject.key_id);
+      auto p = std::make_unique<PendingSubject>();
+      p->subject = std::move(subject);
+      it = pending_.emplace(order_.back(), std::move(p)).first;
+    }
+    it->second->types.insert(type);
+    it->second->latest = event;
   }
 }
 
@@ -219,7 +281,8 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEven
   if (!any) return raised;
   const absl::Time now = clock_.Now();
   for (const Subject& subject : SubjectsOf(event)) {
-    auto r = EvaluateSubject(*policy, subject, subject.household, event, now);
+    auto r = EvaluateSubject(*policy, subject, subject.household, {event.notification->type()},
+                             event, now);
     raised.insert(raised.end(), r.begin(), r.end());
   }
   return raised;
@@ -227,11 +290,14 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEven
 
 std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
     const policy::SharingPolicy& policy, const Subject& subject, bool household,
-    const AcceptedEvent& event, absl::Time now) {
+    const std::set<safeguard::v1::NotificationType>& types, const AcceptedEvent& event,
+    absl::Time now) {
   std::vector<RaisedConcern> raised;
   for (const policy::CumulativeRule& rule : policy.cumulative_rules()) {
     if ((rule.scope == policy::CumulativeRule::Scope::kHousehold) != household) continue;
-    if (!rule.Counts(event.notification->type())) continue;
+    bool counts = false;
+    for (auto type : types) counts = counts || rule.Counts(type);
+    if (!counts) continue;
     const absl::Time from = now - rule.within;
     // Twice the window back: an outcome recorded in the window may be on an older event.
     // Counting needs only who sent what when; envelopes only of earlier concern notices.

@@ -17,6 +17,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -50,8 +52,15 @@ struct RaisedConcern {
   bool duplicate = false;  // the key had been raised before (e.g. before a restart)
 };
 
-// Thread-safe. Evaluation runs on the watcher's own thread, one event at a time (so a notice is
-// durable before the next event is evaluated), never on gRPC's or the store's threads.
+// Thread-safe. Evaluation runs on the watcher's own thread, one subject at a time (so a notice is
+// durable before the next evaluation), never on gRPC's or the store's threads.
+//
+// Memory stays bounded however fast notifications arrive: events are turned into their subjects
+// (children, households) as they come, and a subject with several events waiting is evaluated
+// once for all of them; each evaluation reads the subject's whole window from the store, so
+// nothing is miscounted. At most 20,000 subjects and 20,000 events wait (~3 KB each); past
+// that, events are dropped with a warning in the log and their subjects are evaluated again
+// with their next event.
 class CumulativeConcernWatcher {
  public:
   using PolicySource = std::function<std::shared_ptr<const policy::SharingPolicy>()>;
@@ -77,9 +86,15 @@ class CumulativeConcernWatcher {
   struct Subject;
   void Run();
   std::vector<Subject> SubjectsOf(const AcceptedEvent& event);
+  // Evaluates the rules that count any of `types` for `subject`; `event` is the latest of its
+  // events (who reported it, the fallback area).
   std::vector<RaisedConcern> EvaluateSubject(const policy::SharingPolicy& policy,
                                              const Subject& subject, bool household,
+                                             const std::set<safeguard::v1::NotificationType>& types,
                                              const AcceptedEvent& event, absl::Time now);
+  // Watcher thread: turns an event into pending subjects (merged with those already waiting).
+  void Gather(const policy::SharingPolicy& policy, AcceptedEvent event);
+  struct PendingSubject;
   std::vector<routing::ResolvedRecipient> TargetsFor(const Subject& subject,
                                                      const std::string& fallback_area);
 
@@ -91,8 +106,12 @@ class CumulativeConcernWatcher {
   const PolicySource policy_;
 
   absl::Mutex mu_;
-  std::deque<AcceptedEvent> queue_ ABSL_GUARDED_BY(mu_);
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<AcceptedEvent> incoming_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;  // events dropped because too much was waiting
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;    // subjects are pending or being evaluated
+  // Watcher thread only: subjects waiting for evaluation, in the order they first arrived.
+  std::deque<std::string> order_;
+  std::map<std::string, std::unique_ptr<PendingSubject>> pending_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
