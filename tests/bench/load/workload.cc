@@ -220,7 +220,10 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
     other->set_area("offline");
     auto* other_id = other->add_identifiers();
     other_id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
-    other_id->set_value("4010232137");
+    // Another child of the population, as in a real partnership (one child named in all of
+    // a million notifications would measure the cumulative-concern rules on a pathological
+    // child, not the offline mailbox's backlog).
+    other_id->set_value(ChildNhsNumber(static_cast<uint64_t>(s) * 1'000'003 + n + 50'000));
   }
   notification.set_summary(summary_filler_.empty() ? std::string("Not brought to appointment")
                                                    : summary_filler_);
