@@ -575,6 +575,9 @@ absl::Status SqliteRegistryStore::InWriteTransaction(const std::function<absl::S
   RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE", "starting a registry write"));
   absl::Status status = body();
   if (status.ok()) status = Exec(writer_, "COMMIT", "committing a registry write");
+  // After the commit (and after a failed one: harmless): a match read before this moment may
+  // be out of date.
+  write_generation_.fetch_add(1, std::memory_order_acq_rel);
   if (!status.ok()) {
     sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
     flagged_nodes->clear();
@@ -942,6 +945,8 @@ SqliteRegistryStore::UpdateServedChildren(
   return response;
 }
 
+constexpr size_t kUnmatchedCacheSize = 65536;
+
 absl::StatusOr<ChildMatch> SqliteRegistryStore::MatchChild(
     const google::protobuf::RepeatedPtrField<SubjectIdentifier>& ids) {
   google::protobuf::RepeatedPtrField<SubjectIdentifier> normalised = ids;
@@ -949,8 +954,23 @@ absl::StatusOr<ChildMatch> SqliteRegistryStore::MatchChild(
     RETURN_IF_ERROR(
         internal::NormaliseIdentifier(normalised[i], absl::StrCat("identifiers[", i, "]")));
   }
+  std::string key;
+  for (const auto& id : normalised) {
+    absl::StrAppend(&key, static_cast<int>(id.scheme()), ":", id.issuer(), ":", id.value(), "|");
+  }
+  const uint64_t generation = write_generation_.load(std::memory_order_acquire);
   absl::MutexLock lock(&read_mu_);
+  if (auto it = unmatched_.find(key); it != unmatched_.end() && it->second == generation) {
+    ChildMatch unmatched;
+    unmatched.kind = ChildMatch::Kind::kUnmatched;
+    unmatched.description = "unmatched";
+    return unmatched;
+  }
   ASSIGN_OR_RETURN(MatchDetail detail, Match(*reader_statements_, normalised));
+  if (detail.match.kind == ChildMatch::Kind::kUnmatched) {
+    if (unmatched_.size() >= kUnmatchedCacheSize) unmatched_.clear();
+    unmatched_[key] = generation;
+  }
   return std::move(detail.match);
 }
 

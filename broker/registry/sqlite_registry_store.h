@@ -6,11 +6,13 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "broker/registry/registry_store.h"
 #include "broker/storage/internal/sqlite_statement.h"
@@ -88,6 +90,12 @@ class SqliteRegistryStore final : public RegistryStore {
   absl::Mutex read_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
   sqlite3* const reader_;
   std::unique_ptr<StatementCache> reader_statements_ ABSL_GUARDED_BY(read_mu_);
+
+  // Most notifications are about children the registry does not know, and each is matched
+  // once to route it and again by the cumulative-concern rules: identifier sets found unmatched
+  // are remembered with the write generation they were read at, and forgotten by any write.
+  std::atomic<uint64_t> write_generation_{0};  // incremented after every committed write
+  absl::flat_hash_map<std::string, uint64_t> unmatched_ ABSL_GUARDED_BY(read_mu_);
 
   absl::Mutex listener_mu_;
   FlagListener listener_ ABSL_GUARDED_BY(listener_mu_);

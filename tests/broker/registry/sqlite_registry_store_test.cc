@@ -186,6 +186,31 @@ TEST_F(RegistryStoreTest, ChildIsFoundByAnyIdentifierAndNewIdentifiersAreLinked)
   EXPECT_EQ((*open)[1].plan_type(), safeguard::v1::PLAN_TYPE_EARLY_HELP);
 }
 
+TEST_F(RegistryStoreTest, AChildUnknownAMomentAgoIsFoundOnceAPlanOrHouseholdNamesThem) {
+  // Unmatched look-ups are remembered (most notifications are about children with no plan);
+  // any registry write must make the next look-up see it.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(store_->MatchChild(Ids({Nhs(kNhsA)}))->kind, ChildMatch::Kind::kUnmatched);
+    EXPECT_EQ(store_->MatchChild(Ids({Nhs(kNhsB), Upn(kUpnA)}))->description, "unmatched");
+  }
+  ASSERT_TRUE(store_
+                  ->PutInvolvement("csc-1", "swindon",
+                                   Plan("CP-1", safeguard::v1::PLAN_TYPE_CHILD_PROTECTION,
+                                        {Nhs(kNhsA)}))
+                  .ok());
+  EXPECT_EQ(store_->MatchChild(Ids({Nhs(kNhsA)}))->kind, ChildMatch::Kind::kMatched);
+  EXPECT_EQ(store_->MatchChild(Ids({Nhs(kNhsB), Upn(kUpnA)}))->kind,
+            ChildMatch::Kind::kUnmatched);
+
+  safeguard::v1::Household household;
+  household.set_reference("HH-2");
+  auto* child = household.add_members();
+  child->set_role(safeguard::v1::HOUSEHOLD_ROLE_CHILD);
+  *child->add_identifiers() = Nhs(kNhsB);
+  ASSERT_TRUE(store_->PutHousehold("csc-1", "swindon", household).ok());
+  EXPECT_EQ(store_->MatchChild(Ids({Nhs(kNhsB), Upn(kUpnA)}))->kind, ChildMatch::Kind::kMatched);
+}
+
 TEST_F(RegistryStoreTest, IdentifiersOfTwoChildrenAreRefusedNeverMerged) {
   auto a = store_->PutInvolvement(
       "csc-1", "swindon", Plan("CP-A", safeguard::v1::PLAN_TYPE_CHILD_PROTECTION, {Nhs(kNhsA)}));
