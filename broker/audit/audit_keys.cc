@@ -1,11 +1,15 @@
 #include "broker/audit/audit_keys.h"
 
 #include <fcntl.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -79,16 +83,43 @@ absl::StatusOr<std::unique_ptr<AuditKeys>> AuditKeys::LoadOrCreate(const std::st
       origin, std::make_unique<audit::NoteSigner>(*std::move(signer)), *std::move(hmac_key)));
 }
 
+AuditKeys::AuditKeys(std::string origin, std::unique_ptr<audit::NoteSigner> signer,
+                     std::string hmac_key)
+    : origin_(std::move(origin)), signer_(std::move(signer)), hmac_key_(std::move(hmac_key)) {
+  // Fetched and keyed once (HMAC() looks the algorithms up and derives the pads on every call).
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx = hmac != nullptr ? EVP_MAC_CTX_new(hmac) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (ctx != nullptr &&
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(hmac_key_.data()),
+                   hmac_key_.size(), params) == 1) {
+    hmac_template_.reset(ctx, &EVP_MAC_CTX_free);
+  } else {
+    EVP_MAC_CTX_free(ctx);  // ChildReference reports it
+  }
+}
+
 std::string AuditKeys::ChildReference(const safeguard::v1::SubjectIdentifier& identifier) const {
   // National identifiers name the child whoever issued them; local ones only with their issuer.
   bool national = identifier.scheme() == safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER ||
                   identifier.scheme() == safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN;
   std::string message = absl::StrCat(static_cast<int>(identifier.scheme()), ":",
                                      national ? "" : identifier.issuer(), ":", identifier.value());
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> ctx(
+      hmac_template_ ? EVP_MAC_CTX_dup(hmac_template_.get()) : nullptr, &EVP_MAC_CTX_free);
   unsigned char mac[32];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), hmac_key_.data(), static_cast<int>(hmac_key_.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &length);
+  size_t length = 0;
+  if (ctx == nullptr ||
+      EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), mac, &length, sizeof mac) != 1 || length != sizeof mac) {
+    // Only out of memory: no input can cause it, and an entry without its reference would
+    // break the auditors' searches, so stop rather than log something else.
+    std::fputs("safeguard-broker: OpenSSL cannot compute HMAC-SHA-256 (out of memory?)\n", stderr);
+    std::abort();
+  }
   return std::string(reinterpret_cast<char*>(mac), length);
 }
 

@@ -11,6 +11,8 @@
 #include "clients/protocol/audit/checkpoint.h"
 #include "safeguard/v1/notification.pb.h"
 
+struct evp_mac_ctx_st;
+
 namespace safeguard::audit_log {
 
 // Immutable after loading; thread-safe.
@@ -29,11 +31,13 @@ class AuditKeys {
   std::string ChildReference(const safeguard::v1::SubjectIdentifier& identifier) const;
 
  private:
-  AuditKeys(std::string origin, std::unique_ptr<audit::NoteSigner> signer, std::string hmac_key)
-      : origin_(std::move(origin)), signer_(std::move(signer)), hmac_key_(std::move(hmac_key)) {}
+  AuditKeys(std::string origin, std::unique_ptr<audit::NoteSigner> signer, std::string hmac_key);
   std::string origin_;
   std::unique_ptr<audit::NoteSigner> signer_;
   std::string hmac_key_;
+  // HMAC-SHA-256 keyed once; each reference works on a copy (never written after construction,
+  // so copies may be taken from several threads).
+  std::shared_ptr<evp_mac_ctx_st> hmac_template_;
 };
 
 }  // namespace safeguard::audit_log

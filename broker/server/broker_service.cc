@@ -49,13 +49,6 @@ std::string DeterministicBytes(const google::protobuf::Message& message) {
   return out;
 }
 
-std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(digest), length);
-}
-
 // The retry-detection digest: SHA-256 of the deterministic bytes of the notification without
 // reported_at (a retry is the same notification even if reported_at was stamped afresh).
 // reported_at is taken out for the serialisation and put back, instead of copying the whole
@@ -63,7 +56,7 @@ std::string Sha256(absl::string_view bytes) {
 std::string ContentDigest(safeguard::v1::Notification& notification) {
   google::protobuf::Timestamp* reported_at =
       notification.has_reported_at() ? notification.release_reported_at() : nullptr;
-  std::string digest = Sha256(DeterministicBytes(notification));
+  std::string digest = protocol::Sha256(DeterministicBytes(notification));
   if (reported_at != nullptr) notification.set_allocated_reported_at(reported_at);
   return digest;
 }

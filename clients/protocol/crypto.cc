@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "clients/protocol/audit/internal/sha256.h"
 #include "absl/strings/str_cat.h"
 
 namespace safeguard::protocol {
@@ -40,10 +41,8 @@ std::string OpenSslError() {
 }  // namespace
 
 std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(digest), length);
+  const std::array<uint8_t, 32> digest = audit::internal::Sha256({bytes});
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
 std::string HexSha256(absl::string_view bytes) { return absl::BytesToHexString(Sha256(bytes)); }
@@ -167,7 +166,7 @@ Signer::~Signer() { EVP_PKEY_free(key_); }
 absl::StatusOr<std::string> Signer::Sign(absl::string_view message) const {
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   size_t length = 0;
-  if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_) != 1 ||
+  if (EVP_DigestSignInit(ctx.get(), nullptr, audit::internal::FetchedSha256(), nullptr, key_) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &length,
                      reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1) {
     return absl::InternalError(absl::StrCat("signing failed: ", OpenSslError()));
@@ -187,7 +186,7 @@ bool VerifySignature(const Certificate& certificate, absl::string_view message,
   EVP_PKEY* key = certificate.public_key();
   if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC) return false;
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  bool ok = EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+  bool ok = EVP_DigestVerifyInit(ctx.get(), nullptr, audit::internal::FetchedSha256(), nullptr, key) == 1 &&
             EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                              signature.size(),
                              reinterpret_cast<const unsigned char*>(message.data()),

@@ -28,6 +28,12 @@ struct MdCtxDeleter {
 
 }  // namespace
 
+const evp_md_st* FetchedSha256() {
+  const EVP_MD* md = Sha256Md();
+  if (md == nullptr) DieOpenSslCannotHash();
+  return md;
+}
+
 std::array<uint8_t, 32> Sha256(std::initializer_list<absl::string_view> parts) {
   // One context per thread, reset by each EVP_DigestInit_ex2, saves an allocation per hash.
   thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
