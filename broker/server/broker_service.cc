@@ -38,6 +38,15 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
+void ToAcknowledgeResponse(const storage::Acknowledged& ack,
+                           safeguard::v1::AcknowledgeResponse* out) {
+  out->set_cursor(ack.cursor);
+  out->set_notification_id(ack.notification_id);
+  *out->mutable_acknowledged_at() = ToProto(ack.acknowledged_at);
+  out->set_acknowledged_by(ack.acknowledged_by);
+  out->set_already_acknowledged(ack.already_acknowledged);
+}
+
 // Deterministic bytes, so a retry of the same notification always has the same digest.
 std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
@@ -757,11 +766,7 @@ grpc::ServerUnaryReactor* BrokerService::Acknowledge(
                            reactor->Finish(ToGrpcStatus(ack.status()));
                            return;
                          }
-                         response->set_cursor(ack->cursor);
-                         response->set_notification_id(ack->notification_id);
-                         *response->mutable_acknowledged_at() = ToProto(ack->acknowledged_at);
-                         response->set_acknowledged_by(ack->acknowledged_by);
-                         response->set_already_acknowledged(ack->already_acknowledged);
+                         ToAcknowledgeResponse(*ack, response);
                          reactor->Finish(grpc::Status::OK);
                        });
                      });
@@ -833,12 +838,7 @@ grpc::ServerUnaryReactor* BrokerService::AcknowledgeMany(
                 out->set_refused(std::string(result.status().message()));
                 continue;
               }
-              auto* a = out->mutable_acknowledged();
-              a->set_cursor(result->cursor);
-              a->set_notification_id(result->notification_id);
-              *a->mutable_acknowledged_at() = ToProto(result->acknowledged_at);
-              a->set_acknowledged_by(result->acknowledged_by);
-              a->set_already_acknowledged(result->already_acknowledged);
+              ToAcknowledgeResponse(*result, out->mutable_acknowledged());
             }
             reactor->Finish(grpc::Status::OK);
           });
