@@ -95,9 +95,15 @@ class DetailsSetAside {
   google::protobuf::Struct* police_ = nullptr;
 };
 
-absl::StatusOr<std::string> NewNotificationId() {
+// 32 hex characters: the time in milliseconds (48 bits), then 80 random bits. Ids made later
+// sort later, so each commit adds to the same few pages of the store's id index instead of
+// dirtying a random page per notification (p99 submit→ack at 3,000/s: 20-31 → 15 ms); 80
+// random bits keep them unguessable. Nobody should parse them.
+absl::StatusOr<std::string> NewNotificationId(absl::Time now) {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+  const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now));
+  for (int i = 0; i < 6; ++i) bytes[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+  if (RAND_bytes(bytes + 6, sizeof bytes - 6) != 1) {
     return absl::UnavailableError("the broker could not generate an id; retry with the same key");
   }
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof bytes));
@@ -453,7 +459,7 @@ void BrokerService::SubmitFromBroker(
     std::optional<storage::AcceptRequest::EscalationStep> escalates) {
   const absl::Time now = clock_.Now();
   if (notification.idempotency_key().empty()) {
-    auto key = NewNotificationId();
+    auto key = NewNotificationId(now);
     if (!key.ok()) {
       std::move(done)(key.status());
       return;
@@ -513,7 +519,7 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
         absl::StrCat("notification.", routing.status().message())));
     return;
   }
-  auto id = NewNotificationId();
+  auto id = NewNotificationId(clock_.Now());
   if (!id.ok()) {
     std::move(done)(id.status());
     return;
