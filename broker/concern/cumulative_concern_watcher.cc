@@ -306,7 +306,10 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
         now + absl::Seconds(1), 0, kChronologyLimit,
         [](safeguard::v1::NotificationType type) {
           return type == safeguard::v1::NOTIFICATION_TYPE_CUMULATIVE_CONCERN;
-        });
+        },
+        // The newest: for a child with more events in the window than the limit, what happened
+        // lately (and the last notice raised) is what the rule must see.
+        storage::Store::Keep::kNewest);
     if (!entries.ok()) {
       SAFEGUARD_LOG_WARN("cumulative rule ", rule.id, ": cannot read the chronology: ",
                          entries.status().message());

@@ -953,7 +953,7 @@ absl::StatusOr<std::vector<OverdueDelivery>> SqliteStore::OverdueDeliveries(absl
 
 absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
     const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-    uint64_t after_sequence, int limit, TypeFilter envelope_wanted) {
+    uint64_t after_sequence, int limit, TypeFilter envelope_wanted, Keep keep) {
   std::vector<ChronologyEntry> out;
   if (subject_keys.empty() || limit <= 0) return out;
   const int64_t from_us = from == absl::InfinitePast() ? INT64_MIN : ToMicros(from);
@@ -962,11 +962,16 @@ absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
   // One indexed range per key (a child has a handful of identifiers), the time window checked
   // on the notification row without reading its envelope, merged by sequence.
   std::set<int64_t> seqs;
+  const bool newest = keep == Keep::kNewest;
   Statement keys(*reader_statements_,
-                 "SELECT s.seq FROM notification_subjects s "
-                 "JOIN notifications n ON n.seq = s.seq "
-                 "WHERE s.subject_key = ?1 AND s.seq > ?2 AND n.accepted_at_us >= ?3 "
-                 "AND n.accepted_at_us < ?4 ORDER BY s.seq LIMIT ?5");
+                 newest ? "SELECT s.seq FROM notification_subjects s "
+                          "JOIN notifications n ON n.seq = s.seq "
+                          "WHERE s.subject_key = ?1 AND s.seq > ?2 AND n.accepted_at_us >= ?3 "
+                          "AND n.accepted_at_us < ?4 ORDER BY s.seq DESC LIMIT ?5"
+                        : "SELECT s.seq FROM notification_subjects s "
+                          "JOIN notifications n ON n.seq = s.seq "
+                          "WHERE s.subject_key = ?1 AND s.seq > ?2 AND n.accepted_at_us >= ?3 "
+                          "AND n.accepted_at_us < ?4 ORDER BY s.seq LIMIT ?5");
   RETURN_IF_ERROR(keys.status());
   for (const auto& key : subject_keys) {
     keys.Reset();
@@ -984,8 +989,11 @@ absl::StatusOr<std::vector<ChronologyEntry>> SqliteStore::ReadChronology(
   RETURN_IF_ERROR(head.status());
   Statement body(*reader_statements_, "SELECT envelope FROM notifications WHERE seq = ?1");
   RETURN_IF_ERROR(body.status());
+  // Merged over the keys: keep the `limit` oldest or newest, then read them in order.
+  while (static_cast<int>(seqs.size()) > limit) {
+    seqs.erase(newest ? seqs.begin() : std::prev(seqs.end()));
+  }
   for (int64_t seq : seqs) {
-    if (static_cast<int>(out.size()) == limit) break;
     head.Reset();
     head.Bind(1, seq);
     int rc = head.Step();

@@ -64,7 +64,8 @@ class SqliteStore final : public Store {
                                                                  int limit) override;
   absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
       const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr) override;
+      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr,
+      Keep keep = Keep::kOldest) override;
   void SetCommitListener(CommitListener listener) override;
 
   // Counters for benchmarks and logs.

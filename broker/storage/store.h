@@ -245,9 +245,14 @@ class Store {
   // accepts carry their envelope (reading envelopes is most of the cost; rules that count events
   // need only sequence, sender, type and time).
   using TypeFilter = bool (*)(safeguard::v1::NotificationType);
+  // Which entries `limit` keeps when more match: the oldest (a reader paging forward with
+  // `after_sequence`) or the newest (rules that look at what happened most recently). Either
+  // way the entries come in sequence order.
+  enum class Keep { kOldest, kNewest };
   virtual absl::StatusOr<std::vector<ChronologyEntry>> ReadChronology(
       const std::vector<std::string>& subject_keys, absl::Time from, absl::Time to,
-      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr) = 0;
+      uint64_t after_sequence, int limit, TypeFilter envelope_wanted = nullptr,
+      Keep keep = Keep::kOldest) = 0;
 
   // REQUIRES: called before the first write.
   virtual void SetCommitListener(CommitListener listener) = 0;

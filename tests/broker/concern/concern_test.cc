@@ -157,17 +157,17 @@ nodes { id: "csc-north" type: "social-care" area: "swindon" }
                                                 [this] { return policy_->drift(); });
   }
 
-  // An agency's notification accepted now (the store stamps the fake clock's time), with one
-  // delivery to the front door; returns what the broker would tell the watcher.
-  AcceptedEvent Accept(const std::string& sender, NotificationType type,
-                       const std::vector<std::string>& about = {kChild}) {
+  // What the broker stores for an agency's notification, with one delivery to the front door.
+  storage::AcceptRequest Request(const std::string& sender, NotificationType type,
+                                 const std::vector<std::string>& about,
+                                 safeguard::v1::Notification* notification) {
     storage::AcceptRequest request;
     request.notification_id = absl::StrCat("event", absl::Dec(++events_, absl::kZeroPad20), "0000000");
     request.sender = sender;
     request.idempotency_key = request.notification_id;
     request.content_digest = request.notification_id;
     request.type = type;
-    safeguard::v1::Notification n;
+    safeguard::v1::Notification& n = *notification;
     n.set_type(type);
     n.set_summary("an event");
     for (const auto& person : about) {
@@ -183,6 +183,31 @@ nodes { id: "csc-north" type: "social-care" area: "swindon" }
     request.envelope = envelope.SerializeAsString();
     request.envelope_digest = "digest";
     request.deliveries.push_back({.node_id = "fd-swindon", .role = "front-door"});
+    return request;
+  }
+
+  // `count` notifications accepted at once (one group commit), not told to the watcher.
+  void AcceptMany(const std::string& sender, NotificationType type, int count) {
+    absl::Mutex mu;
+    int left = count;
+    for (int i = 0; i < count; ++i) {
+      safeguard::v1::Notification n;
+      store_->Accept(Request(sender, type, {kChild}, &n), [&](absl::StatusOr<storage::Accepted> a) {
+        EXPECT_TRUE(a.ok()) << a.status();
+        absl::MutexLock lock(&mu);
+        --left;
+      });
+    }
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &left));
+  }
+
+  // An agency's notification accepted now (the store stamps the fake clock's time), with one
+  // delivery to the front door; returns what the broker would tell the watcher.
+  AcceptedEvent Accept(const std::string& sender, NotificationType type,
+                       const std::vector<std::string>& about = {kChild}) {
+    safeguard::v1::Notification n;
+    storage::AcceptRequest request = Request(sender, type, about, &n);
     absl::Notification done;
     AcceptedEvent event;
     store_->Accept(std::move(request), [&](absl::StatusOr<storage::Accepted> a) {
@@ -456,6 +481,18 @@ TEST_F(ConcernTest, HouseholdEventsOfAnotherFamilyDoNotCount) {
   Send("housing-swindon", kNoAccess, {kMother});
   EXPECT_THAT(Send("housing-swindon", safeguard::v1::NOTIFICATION_TYPE_UTILITY_DISCONNECTION),
               IsEmpty());
+}
+
+TEST_F(ConcernTest, AChildWithALongHistoryStillHasItsLatestClusterSeen) {
+  // More events in the window than a rule reads (2,000), none of a type the rules count; then
+  // missed contacts from two agencies. The rule reads the newest events, so it sees them.
+  AcceptMany("gp-riverside", safeguard::v1::NOTIFICATION_TYPE_IMMUNISATIONS_NOT_GIVEN, 2100);
+  EXPECT_THAT(Send("gp-riverside", kWnb), IsEmpty());
+  EXPECT_THAT(Send("school-oakfield", kAbsence), IsEmpty());
+  auto raised = Send("gp-riverside", kWnb);
+  ASSERT_THAT(raised, SizeIs(1));
+  EXPECT_EQ(raised[0].rule_id, "missed-contacts-across-agencies");
+  EXPECT_THAT(sink_.sent()[0].notice.summary(), HasSubstr("3 events"));
 }
 
 TEST_F(ConcernTest, TheQueueEvaluatesOffTheCallersThread) {
