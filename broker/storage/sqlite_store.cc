@@ -31,6 +31,8 @@ constexpr int kSchemaVersion = 7;
 // commit restarts the log from its beginning.
 constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
 constexpr int kWalFramesCap = 32768;  // 128 MiB of 4 KiB pages
+// How long operations nobody waits for may wait for an awaited one to share its commit.
+constexpr absl::Duration kUnawaitedDelay = absl::Milliseconds(5);
 
 // Version 4 → 5: routing facts on deliveries (role, route, addressee), the registry match on
 // notifications, and recipients' outcomes for referrers.
@@ -359,11 +361,17 @@ void SqliteStore::Enqueue(Op op) {
     } else if (!failed_.ok()) {
       refused = failed_;
     } else {
+      if (IsAwaited(op)) ++awaited_;
       queue_.push_back(std::move(op));
       return;
     }
   }
   Fail(op, refused);
+}
+
+bool SqliteStore::IsAwaited(const Op& op) {
+  return std::holds_alternative<AcceptOp>(op) || std::holds_alternative<AckOp>(op) ||
+         std::holds_alternative<OutcomeOp>(op);
 }
 
 void SqliteStore::Fail(Op& op, const absl::Status& status) {
@@ -397,8 +405,22 @@ void SqliteStore::CommitterLoop() {
           },
           this));
       if (queue_.empty()) return;  // stopping, and everything queued has been committed
+      if (awaited_ == 0 && !stopping_) {
+        // Only marks nobody waits for ("delivered", refusals, checkpoints): let them ride with
+        // the next accept or acknowledgement, or go after a few milliseconds, rather than
+        // paying a commit and an fsync of their own.
+        mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](SqliteStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
+                                   return s->stopping_ || s->awaited_ > 0 ||
+                                          s->queue_.size() >= static_cast<size_t>(
+                                                                  s->options_.max_commit_batch);
+                                 },
+                                 this),
+                             kUnawaitedDelay);
+      }
       size_t n = std::min<size_t>(queue_.size(), options_.max_commit_batch);
       for (size_t i = 0; i < n; ++i) {
+        if (IsAwaited(queue_.front())) --awaited_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -130,6 +130,8 @@ class SqliteStore final : public Store {
   absl::Status Apply(DeliveredOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(AuditOp& op, absl::Time now, std::vector<std::string>& touched);
   absl::Status Apply(CheckpointOp& op, absl::Time now, std::vector<std::string>& touched);
+  // Whether someone waits for the op's commit (a callback), or it may wait for company.
+  static bool IsAwaited(const Op& op);
   static void Fail(Op& op, const absl::Status& status);
   static void Complete(Op& op);
 
@@ -148,6 +150,7 @@ class SqliteStore final : public Store {
 
   mutable absl::Mutex mu_;
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  int awaited_ ABSL_GUARDED_BY(mu_) = 0;  // ops in queue_ whose caller waits for the commit
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // non-OK once a commit failed fatally
   Stats stats_ ABSL_GUARDED_BY(mu_);
