@@ -14,14 +14,13 @@
 #include "broker/server/authentication.h"
 #include "broker/server/grpc_status.h"
 #include "broker/server/log.h"
+#include "broker/server/notification_digest.h"
 #include "broker/policy/sharing_policy.h"
 #include "broker/policy/vocabulary.h"
 #include "broker/policy/wire_vocabulary.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/grpc_security_constants.h"
 
@@ -46,54 +45,6 @@ void ToAcknowledgeResponse(const storage::Acknowledged& ack,
   out->set_acknowledged_by(ack.acknowledged_by);
   out->set_already_acknowledged(ack.already_acknowledged);
 }
-
-// Deterministic bytes, so a retry of the same notification always has the same digest.
-std::string DeterministicBytes(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
-
-// The retry-detection digest: SHA-256 of the deterministic bytes of the notification without
-// reported_at (a retry is the same notification even if reported_at was stamped afresh).
-// reported_at is taken out for the serialisation and put back, instead of copying the whole
-// notification (its Structs included): the bytes are those of a copy with reported_at cleared.
-std::string ContentDigest(safeguard::v1::Notification& notification) {
-  google::protobuf::Timestamp* reported_at =
-      notification.has_reported_at() ? notification.release_reported_at() : nullptr;
-  std::string digest = protocol::Sha256(DeterministicBytes(notification));
-  if (reported_at != nullptr) notification.set_allocated_reported_at(reported_at);
-  return digest;
-}
-
-// Takes the Structs (details, health_details, police_details) out of a notification for the
-// scope and puts them back: NormaliseAndValidate neither reads nor changes them, so the copy it
-// works on, and the comparison with what was signed, can leave them out.
-class DetailsSetAside {
- public:
-  explicit DetailsSetAside(safeguard::v1::Notification& n) : n_(n) {
-    if (n.has_details()) details_ = n.release_details();
-    if (n.has_health_details()) health_ = n.release_health_details();
-    if (n.has_police_details()) police_ = n.release_police_details();
-  }
-  ~DetailsSetAside() {
-    if (details_ != nullptr) n_.set_allocated_details(details_);
-    if (health_ != nullptr) n_.set_allocated_health_details(health_);
-    if (police_ != nullptr) n_.set_allocated_police_details(police_);
-  }
-  DetailsSetAside(const DetailsSetAside&) = delete;
-  DetailsSetAside& operator=(const DetailsSetAside&) = delete;
-
- private:
-  safeguard::v1::Notification& n_;
-  google::protobuf::Struct* details_ = nullptr;
-  google::protobuf::Struct* health_ = nullptr;
-  google::protobuf::Struct* police_ = nullptr;
-};
 
 // 32 hex characters: the time in milliseconds (48 bits), then 80 random bits. Ids made later
 // sort later, so each commit adds to the same few pages of the store's id index instead of

@@ -34,15 +34,13 @@
 #include "broker/policy/policy_store.h"
 #include "broker/registry/registry_store.h"
 #include "broker/routing/recipient_resolver.h"
+#include "broker/server/notification_digest.h"
 #include "broker/storage/sqlite_store.h"
 #include "broker/storage/store.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
-#include "openssl/evp.h"
 
 namespace safeguard {
 namespace {
@@ -83,57 +81,10 @@ SubjectIdentifier Nhs(const std::string& value) {
   return id;
 }
 
-// The same as broker_service.cc.
-std::string DeterministicBytes(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
-
-std::string Sha256(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(digest), length);
-}
-
-// Mirrors of the helpers in broker_service.cc (private to that file).
-// Takes the Structs (details, health_details, police_details) out of a notification for the
-// scope, and puts them back: normalisation neither reads nor changes them.
-class DetailsSetAside {
- public:
-  explicit DetailsSetAside(Notification& n) : n_(n) {
-    if (n.has_details()) details_ = n.release_details();
-    if (n.has_health_details()) health_ = n.release_health_details();
-    if (n.has_police_details()) police_ = n.release_police_details();
-  }
-  ~DetailsSetAside() {
-    if (details_ != nullptr) n_.set_allocated_details(details_);
-    if (health_ != nullptr) n_.set_allocated_health_details(health_);
-    if (police_ != nullptr) n_.set_allocated_police_details(police_);
-  }
-  DetailsSetAside(const DetailsSetAside&) = delete;
-  DetailsSetAside& operator=(const DetailsSetAside&) = delete;
-
- private:
-  Notification& n_;
-  google::protobuf::Struct* details_ = nullptr;
-  google::protobuf::Struct* health_ = nullptr;
-  google::protobuf::Struct* police_ = nullptr;
-};
-
-// SHA-256 of the deterministic bytes of the notification without reported_at, computed without
-// copying it: reported_at is taken out for the serialisation and put back.
-std::string ContentDigest(Notification& n) {
-  google::protobuf::Timestamp* reported_at = n.has_reported_at() ? n.release_reported_at() : nullptr;
-  std::string digest = Sha256(DeterministicBytes(n));
-  if (reported_at != nullptr) n.set_allocated_reported_at(reported_at);
-  return digest;
-}
+using server::ContentDigest;
+using server::DeterministicBytes;
+using server::DetailsSetAside;
+using protocol::Sha256;
 
 struct Fixture {
   std::string dir;
