@@ -7,6 +7,15 @@
 
 namespace safeguard::protocol {
 
+std::optional<int> NhsCheckDigit(absl::string_view first_nine) {
+  int sum = 0;
+  for (int i = 0; i < 9; ++i) sum += (first_nine[i] - '0') * (10 - i);
+  int check = 11 - (sum % 11);
+  if (check == 11) return 0;
+  if (check == 10) return std::nullopt;
+  return check;
+}
+
 absl::StatusOr<std::string> NormaliseNhsNumber(absl::string_view value) {
   std::string digits;
   for (char c : value) {
@@ -21,18 +30,15 @@ absl::StatusOr<std::string> NormaliseNhsNumber(absl::string_view value) {
     return absl::InvalidArgumentError(
         absl::StrCat("NHS number must have 10 digits, got ", digits.size()));
   }
-  int sum = 0;
-  for (int i = 0; i < 9; ++i) sum += (digits[i] - '0') * (10 - i);
-  int check = 11 - (sum % 11);
-  if (check == 11) check = 0;
-  if (check == 10) {
+  std::optional<int> check = NhsCheckDigit(absl::string_view(digits).substr(0, 9));
+  if (!check) {
     return absl::InvalidArgumentError(
         "NHS number is not valid: its first nine digits give no possible check digit "
         "(modulus 11 remainder 1)");
   }
-  if (check != digits[9] - '0') {
+  if (*check != digits[9] - '0') {
     return absl::InvalidArgumentError(absl::StrCat(
-        "NHS number fails its modulus-11 check: the check digit should be ", check, ", not ",
+        "NHS number fails its modulus-11 check: the check digit should be ", *check, ", not ",
         digits[9] - '0', " (check the number was copied correctly)"));
   }
   return digits;

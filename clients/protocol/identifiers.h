@@ -2,6 +2,7 @@
 #ifndef SAFEGUARD_CLIENTS_PROTOCOL_IDENTIFIERS_H_
 #define SAFEGUARD_CLIENTS_PROTOCOL_IDENTIFIERS_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,10 @@ namespace safeguard::protocol {
 // Returns the 10-digit NHS number with spaces and hyphens removed, or INVALID_ARGUMENT saying
 // what is wrong (length, non-digit, or the modulus-11 check digit, with the expected digit).
 absl::StatusOr<std::string> NormaliseNhsNumber(absl::string_view value);
+
+// The modulus-11 check digit of an NHS number's first nine digits, or nothing when no digit is
+// possible (remainder 1). REQUIRES: nine ASCII digits.
+std::optional<int> NhsCheckDigit(absl::string_view first_nine);
 
 // Returns the unique pupil number upper-cased, or INVALID_ARGUMENT. Checks the shape only
 // (a letter, 11 digits, a final digit or letter); the check letter is not verified.

@@ -34,6 +34,7 @@
 #include "broker/policy/sharing_policy.h"
 #include "broker/server/chronology_service.h"
 #include "broker/storage/sqlite_store.h"
+#include "clients/protocol/identifiers.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
 
@@ -62,12 +63,9 @@ std::string NhsNumber(uint64_t& stem) {
   for (;;) {
     std::string s = absl::StrCat(stem++);
     while (s.size() < 9) s = "0" + s;
-    int sum = 0;
-    for (int i = 0; i < 9; ++i) sum += (s[i] - '0') * (10 - i);
-    int check = 11 - sum % 11;
-    if (check == 11) check = 0;
-    if (check == 10) continue;
-    return absl::StrCat(s, check);
+    std::optional<int> check = safeguard::protocol::NhsCheckDigit(s);
+    if (!check) continue;
+    return absl::StrCat(s, *check);
   }
 }
 

@@ -37,6 +37,7 @@
 #include "broker/server/notification_digest.h"
 #include "broker/storage/sqlite_store.h"
 #include "broker/storage/store.h"
+#include "clients/protocol/identifiers.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -66,12 +67,9 @@ std::string Read(const std::string& path) {
 std::string NhsFromStem(int64_t stem) {
   std::string s = absl::StrCat(stem);
   s.insert(0, 9 - s.size(), '0');
-  int sum = 0;
-  for (int i = 0; i < 9; ++i) sum += (s[i] - '0') * (10 - i);
-  int check = 11 - sum % 11;
-  if (check == 11) check = 0;
-  if (check == 10) return "";
-  return s + static_cast<char>('0' + check);
+  std::optional<int> check = protocol::NhsCheckDigit(s);
+  if (!check) return "";
+  return s + static_cast<char>('0' + *check);
 }
 
 SubjectIdentifier Nhs(const std::string& value) {

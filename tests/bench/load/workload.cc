@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "clients/protocol/identifiers.h"
 #include "clients/protocol/notification_validator.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -191,12 +192,9 @@ std::string ChildNhsNumber(uint64_t i) {
   uint64_t base = 400'000'000 + (i % kChildren) * 997;
   for (;; ++base) {
     std::string digits = absl::StrCat(base);
-    int sum = 0;
-    for (int k = 0; k < 9; ++k) sum += (digits[k] - '0') * (10 - k);
-    int check = 11 - sum % 11;
-    if (check == 11) check = 0;
-    if (check == 10) continue;
-    return absl::StrCat(digits, check);
+    std::optional<int> check = protocol::NhsCheckDigit(digits);
+    if (!check) continue;
+    return absl::StrCat(digits, *check);
   }
 }
 
