@@ -1,4 +1,3 @@
-#include "broker/routing/recipient_resolver.h"
 #include "broker/concern/cumulative_concern_watcher.h"
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
 #include "broker/policy/vocabulary.h"
+#include "broker/routing/recipient_resolver.h"
 #include "broker/server/log.h"
 #include "clients/protocol/crypto.h"
 #include "clients/protocol/envelope.h"
@@ -45,6 +45,17 @@ std::string FormatUtc(absl::Time t) {
 std::string FormatDate(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
 std::string ShortHash(absl::string_view s) { return protocol::HexSha256(s).substr(0, 20); }
+
+// An agency's event that at least one cumulative rule counts (the broker's own notices never).
+bool AnyRuleCounts(const policy::SharingPolicy& policy, const AcceptedEvent& event) {
+  if (event.notification == nullptr || protocol::IsBrokerNotice(event.notification->type())) {
+    return false;
+  }
+  for (const auto& rule : policy.cumulative_rules()) {
+    if (rule.Counts(event.notification->type())) return true;
+  }
+  return false;
+}
 
 // The notice as it was sealed (the core with every disclosure merged), from a stored envelope.
 std::optional<safeguard::v1::Notification> NoticeOf(const safeguard::v1::SignedEnvelope& e,
@@ -93,14 +104,18 @@ void CumulativeConcernWatcher::OnAccepted(AcceptedEvent event) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   if (incoming_.size() >= kMaxIncoming) {
-    if (dropped_++ % 10000 == 0) {
-      SAFEGUARD_LOG_WARN("cumulative-concern rules are behind: ", dropped_,
-                         " events dropped so far; their children are evaluated again with their "
-                         "next event");
-    }
+    NoteDroppedLocked();
     return;
   }
   incoming_.push_back(std::move(event));
+}
+
+void CumulativeConcernWatcher::NoteDroppedLocked() {
+  if (dropped_++ % 10000 == 0) {
+    SAFEGUARD_LOG_WARN("cumulative-concern rules are behind: ", dropped_,
+                       " events dropped so far; their children are evaluated again with their "
+                       "next event");
+  }
 }
 
 void CumulativeConcernWatcher::Drain() {
@@ -161,21 +176,14 @@ void CumulativeConcernWatcher::Run() {
 }
 
 void CumulativeConcernWatcher::Gather(const policy::SharingPolicy& policy, AcceptedEvent event) {
-  if (event.notification == nullptr || protocol::IsBrokerNotice(event.notification->type())) return;
+  if (!AnyRuleCounts(policy, event)) return;
   const safeguard::v1::NotificationType type = event.notification->type();
-  bool counted = false;
-  for (const auto& rule : policy.cumulative_rules()) counted = counted || rule.Counts(type);
-  if (!counted) return;
   for (Subject& subject : SubjectsOf(event)) {
     auto it = pending_.find(subject.key_id);
     if (it == pending_.end()) {
       if (pending_.size() >= kMaxPendingSubjects) {
         absl::MutexLock lock(&mu_);
-        if (dropped_++ % 10000 == 0) {
-          SAFEGUARD_LOG_WARN("cumulative-concern rules are behind: ", dropped_,
-                             " events dropped so far; their children are evaluated again with "
-                             "their next event");
-        }
+        NoteDroppedLocked();
         continue;
       }
       order_.push_back(subject.key_id);
@@ -273,12 +281,8 @@ std::vector<CumulativeConcernWatcher::Subject> CumulativeConcernWatcher::Subject
 
 std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEvent& event) {
   std::vector<RaisedConcern> raised;
-  if (event.notification == nullptr || protocol::IsBrokerNotice(event.notification->type())) return raised;
   std::shared_ptr<const policy::SharingPolicy> policy = policy_();
-  if (policy == nullptr || policy->cumulative_rules().empty()) return raised;
-  bool any = false;
-  for (const auto& rule : policy->cumulative_rules()) any = any || rule.Counts(event.notification->type());
-  if (!any) return raised;
+  if (policy == nullptr || !AnyRuleCounts(*policy, event)) return raised;
   const absl::Time now = clock_.Now();
   for (const Subject& subject : SubjectsOf(event)) {
     auto r = EvaluateSubject(*policy, subject, subject.household, {event.notification->type()},

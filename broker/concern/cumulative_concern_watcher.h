@@ -94,6 +94,8 @@ class CumulativeConcernWatcher {
                                              const AcceptedEvent& event, absl::Time now);
   // Watcher thread: turns an event into pending subjects (merged with those already waiting).
   void Gather(const policy::SharingPolicy& policy, AcceptedEvent event);
+  // Counts an event dropped because too much was waiting; warns every 10,000.
+  void NoteDroppedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   struct PendingSubject;
   std::vector<routing::ResolvedRecipient> TargetsFor(const Subject& subject,
                                                      const std::string& fallback_area);
