@@ -37,6 +37,23 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
+// The ACKNOWLEDGED audit entry for `node` (the store fills in the rest), or INVALID_ARGUMENT
+// when `acknowledged_by` is not 1 to 200 characters; `what` is "delivery" or "deliveries".
+absl::StatusOr<safeguard::v1::AuditEntry> AcknowledgedEntry(const identity::NodeInfo& node,
+                                                           const std::string& acknowledged_by,
+                                                           absl::string_view what) {
+  if (acknowledged_by.empty() || acknowledged_by.size() > 200) {
+    return absl::InvalidArgumentError(absl::StrCat("acknowledged_by: give the person or system "
+                                                   "that took the ", what,
+                                                   " on (1 to 200 characters)"));
+  }
+  safeguard::v1::AuditEntry entry;
+  entry.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
+  entry.set_actor(node.id);
+  entry.set_actor_type(std::string(protocol::NodeTypeName(node.type)));
+  return entry;
+}
+
 void ToAcknowledgeResponse(const storage::Acknowledged& ack,
                            safeguard::v1::AcknowledgeResponse* out) {
   out->set_cursor(ack.cursor);
@@ -704,18 +721,11 @@ grpc::ServerUnaryReactor* BrokerService::Acknowledge(
     return FinishNow(context, absl::InvalidArgumentError(
                                   "cursor: is 0; give the cursor of the delivery to acknowledge"));
   }
-  if (request->acknowledged_by().empty() || request->acknowledged_by().size() > 200) {
-    return FinishNow(context, absl::InvalidArgumentError(
-                                  "acknowledged_by: give the person or system that took the "
-                                  "delivery on (1 to 200 characters)"));
-  }
+  auto acknowledged = AcknowledgedEntry(**caller, request->acknowledged_by(), "delivery");
+  if (!acknowledged.ok()) return FinishNow(context, acknowledged.status());
   auto* reactor = context->DefaultReactor();
-  safeguard::v1::AuditEntry acknowledged;
-  acknowledged.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
-  acknowledged.set_actor((*caller)->id);
-  acknowledged.set_actor_type(std::string(protocol::NodeTypeName((*caller)->type)));
   store_.Acknowledge((*caller)->id, request->cursor(), request->acknowledged_by(),
-                     std::move(acknowledged),
+                     *std::move(acknowledged),
                      [this, reactor, response](absl::StatusOr<storage::Acknowledged> ack) {
                        // Completing the RPC is gRPC work: keep it off the store's committer.
                        workers_.Post([reactor, response, ack = std::move(ack)] {
@@ -752,33 +762,25 @@ grpc::ServerUnaryReactor* BrokerService::AcknowledgeMany(
                                     "cursors: ", cursor, " is given twice; give each once")));
     }
   }
-  if (request->acknowledged_by().empty() || request->acknowledged_by().size() > 200) {
-    return FinishNow(context, absl::InvalidArgumentError(
-                                  "acknowledged_by: give the person or system that took the "
-                                  "deliveries on (1 to 200 characters)"));
-  }
+  auto acknowledged = AcknowledgedEntry(**caller, request->acknowledged_by(), "deliveries");
+  if (!acknowledged.ok()) return FinishNow(context, acknowledged.status());
   auto* reactor = context->DefaultReactor();
   // Each cursor is its own store operation (they usually share one group commit); the answer
   // goes once the last of them is durable.
   struct Pending {
     explicit Pending(int n) : results(n, absl::UnknownError("not run")), remaining(n) {}
-    std::vector<uint64_t> cursors;
     std::vector<absl::StatusOr<storage::Acknowledged>> results;
     std::atomic<int> remaining;
   };
   auto pending = std::make_shared<Pending>(n);
-  pending->cursors.assign(request->cursors().begin(), request->cursors().end());
-  safeguard::v1::AuditEntry acknowledged;
-  acknowledged.set_event(safeguard::v1::AUDIT_EVENT_ACKNOWLEDGED);
-  acknowledged.set_actor((*caller)->id);
-  acknowledged.set_actor_type(std::string(protocol::NodeTypeName((*caller)->type)));
   for (int i = 0; i < n; ++i) {
     store_.Acknowledge(
-        (*caller)->id, request->cursors(i), request->acknowledged_by(), acknowledged,
-        [this, reactor, response, pending, i](absl::StatusOr<storage::Acknowledged> ack) {
+        (*caller)->id, request->cursors(i), request->acknowledged_by(), *acknowledged,
+        [this, reactor, request, response, pending, i](absl::StatusOr<storage::Acknowledged> ack) {
           pending->results[i] = std::move(ack);
           if (pending->remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-          workers_.Post([reactor, response, pending] {
+          // The request lives until the reactor finishes.
+          workers_.Post([reactor, request, response, pending] {
             for (auto& result : pending->results) {
               // A refusal of one cursor is its answer; a storage failure fails the request
               // (the client sends the same cursors again: acknowledging is idempotent).
@@ -790,7 +792,7 @@ grpc::ServerUnaryReactor* BrokerService::AcknowledgeMany(
             for (size_t j = 0; j < pending->results.size(); ++j) {
               auto& result = pending->results[j];
               auto* out = response->add_results();
-              out->set_cursor(pending->cursors[j]);
+              out->set_cursor(request->cursors(static_cast<int>(j)));
               if (!result.ok()) {
                 out->set_refused(std::string(result.status().message()));
                 continue;
