@@ -314,6 +314,10 @@ BrokerService::BrokerService(const identity::NodeRegistry& registry, identity::T
   if (options_.receipt_signer != nullptr) {
     const std::string& uri = options_.receipt_signer->uri();
     broker_id_ = uri.substr(uri.rfind('/') + 1);
+    receipts_ = std::make_unique<ReceiptBatcher>(
+        options_.receipt_signer, [this](absl::AnyInvocable<void()> work) {
+          workers_.Post(std::move(work));
+        });
   }
 }
 
@@ -635,54 +639,56 @@ void BrokerService::Admit(Admission admission, SubmitDone done) {
       });
       return;
     }
-    // Signing the receipt is CPU work: keep it off the store's committer thread.
-    workers_.Post([this, answers = std::move(answers), sender_id = std::move(sender_id),
-                   sender_uri = std::move(sender_uri), envelope_id = std::move(envelope_id),
-                   listened = std::move(listened), accepted = *std::move(accepted),
-                   done = std::move(done)]() mutable {
-      if (listened && !accepted.duplicate) {
-        listened->notification_id = accepted.notification_id;
-        listened->sequence = accepted.sequence;
-        listened->accepted_at = accepted.accepted_at;
-        options_.on_accepted(*listened);
-      }
-      safeguard::v1::SubmitResponse response;
-      response.set_notification_id(accepted.notification_id);
-      response.set_sequence(accepted.sequence);
-      *response.mutable_accepted_at() = ToProto(accepted.accepted_at);
-      response.set_duplicate(accepted.duplicate);
-      // A retry is answered with today's decisions for the recipients first accepted.
-      for (const auto& answer : answers) {
-        if (!accepted.duplicate ||
-            std::find(accepted.recipients.begin(), accepted.recipients.end(), answer.node_id()) !=
-                accepted.recipients.end() ||
-            !answer.shared()) {
-          *response.add_recipients() = answer;
-        }
-      }
-      safeguard::v1::ReceiptBody body;
-      body.set_envelope_digest(accepted.envelope_digest);
-      body.set_envelope_id(envelope_id);
-      body.set_notification_id(accepted.notification_id);
-      body.set_sequence(accepted.sequence);
-      *body.mutable_accepted_at() = response.accepted_at();
-      body.set_sender(sender_uri);
-      body.set_broker(options_.receipt_signer->uri());
-      if (accepted.audit) *body.mutable_audit() = *accepted.audit;
-      auto receipt = protocol::SignReceipt(body, *options_.receipt_signer);
-      if (!receipt.ok()) {
-        // Accepted and durable, but unprovable: say so; a retry returns a fresh receipt.
-        SAFEGUARD_LOG_ERROR("signing a receipt failed: ", receipt.status().message());
-        std::move(done)(absl::UnavailableError(
-            "accepted, but the receipt could not be signed; retry with the same key to get it"));
-        return;
-      }
-      *response.mutable_receipt() = *std::move(receipt);
-      SAFEGUARD_LOG_DEBUG("accepted ", accepted.notification_id, " from ", sender_id, " for ",
-                          absl::StrJoin(accepted.recipients, ","),
-                          accepted.duplicate ? " (retry)" : "");
-      std::move(done)(std::move(response));
-    });
+    // On the committer thread only what is cheap: the receipt's body. The signing task (on a
+    // worker) signs every receipt of the commit at once, then answers each sender.
+    safeguard::v1::ReceiptBody body;
+    body.set_envelope_digest(accepted->envelope_digest);
+    body.set_envelope_id(std::move(envelope_id));
+    body.set_notification_id(accepted->notification_id);
+    body.set_sequence(accepted->sequence);
+    *body.mutable_accepted_at() = ToProto(accepted->accepted_at);
+    body.set_sender(std::move(sender_uri));
+    body.set_broker(options_.receipt_signer->uri());
+    if (accepted->audit) *body.mutable_audit() = *std::move(accepted->audit);
+    receipts_->Sign(
+        std::move(body),
+        [this, answers = std::move(answers), sender_id = std::move(sender_id),
+         listened = std::move(listened), accepted = *std::move(accepted),
+         done = std::move(done)](absl::StatusOr<safeguard::v1::Receipt> receipt) mutable {
+          if (listened && !accepted.duplicate) {
+            listened->notification_id = accepted.notification_id;
+            listened->sequence = accepted.sequence;
+            listened->accepted_at = accepted.accepted_at;
+            options_.on_accepted(*listened);
+          }
+          if (!receipt.ok()) {
+            // Accepted and durable, but unprovable: say so; a retry returns a fresh receipt.
+            SAFEGUARD_LOG_ERROR("signing a receipt failed: ", receipt.status().message());
+            std::move(done)(absl::UnavailableError(
+                "accepted, but the receipt could not be signed; retry with the same key to get "
+                "it"));
+            return;
+          }
+          safeguard::v1::SubmitResponse response;
+          response.set_notification_id(accepted.notification_id);
+          response.set_sequence(accepted.sequence);
+          *response.mutable_accepted_at() = ToProto(accepted.accepted_at);
+          response.set_duplicate(accepted.duplicate);
+          // A retry is answered with today's decisions for the recipients first accepted.
+          for (const auto& answer : answers) {
+            if (!accepted.duplicate ||
+                std::find(accepted.recipients.begin(), accepted.recipients.end(),
+                          answer.node_id()) != accepted.recipients.end() ||
+                !answer.shared()) {
+              *response.add_recipients() = answer;
+            }
+          }
+          *response.mutable_receipt() = *std::move(receipt);
+          SAFEGUARD_LOG_DEBUG("accepted ", accepted.notification_id, " from ", sender_id, " for ",
+                              absl::StrJoin(accepted.recipients, ","),
+                              accepted.duplicate ? " (retry)" : "");
+          std::move(done)(std::move(response));
+        });
   });
 }
 

@@ -18,6 +18,7 @@
 #include "broker/identity/node_registry.h"
 #include "broker/identity/trust_store.h"
 #include "broker/routing/recipient_resolver.h"
+#include "broker/server/receipt_batcher.h"
 #include "broker/server/work_queue.h"
 #include "clients/protocol/envelope.h"
 #include "broker/storage/store.h"
@@ -138,7 +139,10 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   routing::RecipientResolver resolver_;
   // The broker's own node id (the last part of its certificate URI): sender of its notices.
   std::string broker_id_;
+  // Signs receipts, several at once under load (null without options_.receipt_signer).
+  std::unique_ptr<ReceiptBatcher> receipts_;
   // Mailbox reads and receipt signing: work that must not run on gRPC's or the store's threads.
+  // Declared last: its threads stop before anything they use goes.
   WorkQueue workers_{2};
 };
 

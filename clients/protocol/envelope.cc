@@ -271,6 +271,54 @@ absl::StatusOr<safeguard::v1::Receipt> SignReceipt(const safeguard::v1::ReceiptB
   return receipt;
 }
 
+std::string ReceiptBatchHead(uint64_t size, absl::string_view root) {
+  std::string head(8, '\0');
+  for (int i = 7; i >= 0; --i, size >>= 8) head[i] = static_cast<char>(size & 0xff);
+  head.append(root.data(), root.size());
+  return head;
+}
+
+absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
+    const std::vector<safeguard::v1::ReceiptBody>& bodies, const Signer& broker) {
+  if (bodies.empty() || bodies.size() > kMaxReceiptBatch) {
+    return absl::InvalidArgumentError(absl::StrCat("a receipt batch holds 1 to ", kMaxReceiptBatch,
+                                                   " receipts, not ", bodies.size()));
+  }
+  std::vector<safeguard::v1::Receipt> receipts;
+  if (bodies.size() == 1) {
+    auto one = SignReceipt(bodies.front(), broker);
+    if (!one.ok()) return one.status();
+    receipts.push_back(*std::move(one));
+    return receipts;
+  }
+  audit::InMemoryTree tree;
+  receipts.resize(bodies.size());
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    receipts[i].set_body(bodies[i].SerializeAsString());
+    if (absl::Status s = tree.AppendLeaf(audit::LeafHash(receipts[i].body())); !s.ok()) return s;
+  }
+  audit::Hash root = tree.Root();
+  auto sig = broker.Sign(PreAuthEncoding(
+      kReceiptBatchPayloadType,
+      ReceiptBatchHead(bodies.size(), absl::string_view(reinterpret_cast<const char*>(root.data()),
+                                                        root.size()))));
+  if (!sig.ok()) return sig.status();
+  const std::string& certificate = broker.certificate().der();
+  for (size_t i = 0; i < receipts.size(); ++i) {
+    auto proof = audit::InclusionProof(i, bodies.size(), tree);
+    if (!proof.ok()) return proof.status();
+    auto& receipt = receipts[i];
+    receipt.set_signature(*sig);
+    receipt.set_broker_certificate(certificate);
+    receipt.mutable_batch()->set_index(i);
+    receipt.mutable_batch()->set_size(bodies.size());
+    for (const audit::Hash& h : *proof) {
+      receipt.mutable_batch()->add_proof(reinterpret_cast<const char*>(h.data()), h.size());
+    }
+  }
+  return receipts;
+}
+
 absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
     const safeguard::v1::Receipt& receipt, const TrustAnchor& trust,
     const ExpectedReceipt& expected) {
@@ -279,8 +327,35 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
     return absl::InvalidArgumentError(absl::StrCat("receipt.broker_certificate: ",
                                                    cert.status().message()));
   }
-  if (!VerifySignature(*cert, PreAuthEncoding(kReceiptPayloadType, receipt.body()),
-                       receipt.signature())) {
+  std::string signed_bytes;
+  if (receipt.has_batch()) {
+    // Signed with others: the signature covers the root the body's proof leads to.
+    const auto& batch = receipt.batch();
+    if (batch.size() == 0 || batch.size() > kMaxReceiptBatch || batch.index() >= batch.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "receipt.batch: receipt ", batch.index(), " of a batch of ", batch.size(),
+          " is impossible (a batch holds 1 to ", kMaxReceiptBatch, ")"));
+    }
+    std::vector<audit::Hash> proof;
+    for (const std::string& h : batch.proof()) {
+      auto hash = audit::HashFromBytes(h);
+      if (!hash.ok()) return absl::InvalidArgumentError("receipt.batch: malformed proof");
+      proof.push_back(*hash);
+    }
+    auto root = audit::RootFromInclusionProof(audit::LeafHash(receipt.body()), batch.index(),
+                                              batch.size(), proof);
+    if (!root.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("receipt.batch: ", root.status().message()));
+    }
+    signed_bytes = PreAuthEncoding(
+        kReceiptBatchPayloadType,
+        ReceiptBatchHead(batch.size(), absl::string_view(reinterpret_cast<const char*>(root->data()),
+                                                         root->size())));
+  } else {
+    signed_bytes = PreAuthEncoding(kReceiptPayloadType, receipt.body());
+  }
+  if (!VerifySignature(*cert, signed_bytes, receipt.signature())) {
     return absl::InvalidArgumentError("receipt: the broker's signature does not verify");
   }
   safeguard::v1::ReceiptBody body;

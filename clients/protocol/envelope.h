@@ -20,6 +20,9 @@ namespace safeguard::protocol {
 inline constexpr char kNotificationPayloadType[] =
     "application/vnd.safeguard.notification.v1+protobuf";
 inline constexpr char kReceiptPayloadType[] = "application/vnd.safeguard.receipt.v1+protobuf";
+inline constexpr char kReceiptBatchPayloadType[] = "application/vnd.safeguard.receipt-batch.v1";
+// The most receipts one batch signature may cover (a proof of at most 12 hashes).
+inline constexpr size_t kMaxReceiptBatch = 4096;
 
 inline absl::Time FromTimestamp(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
@@ -78,7 +81,17 @@ safeguard::v1::SignedEnvelope Minimise(const safeguard::v1::SignedEnvelope& enve
 absl::StatusOr<safeguard::v1::Receipt> SignReceipt(const safeguard::v1::ReceiptBody& body,
                                                   const Signer& broker);
 
-// Checks the broker's signature, its certificate (from the partnership CA, valid when the
+// Signs several receipts with one signature: over the RFC 6962 root of their serialised bodies,
+// each receipt carrying its inclusion proof (Receipt.batch). One body gives SignReceipt's
+// receipt. INVALID_ARGUMENT for none or more than kMaxReceiptBatch.
+absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
+    const std::vector<safeguard::v1::ReceiptBody>& bodies, const Signer& broker);
+
+// What a batch signature covers: the batch size, 8 bytes big-endian, then its 32-byte root.
+std::string ReceiptBatchHead(uint64_t size, absl::string_view root);
+
+// Checks the broker's signature (over the body, or over the batch root its proof leads to), its
+// certificate (from the partnership CA, valid when the
 // receipt says it accepted, a broker URI) and that the receipt is for the expected envelope: the
 // exact digest, or — for the answer to a retry, which carries the receipt of the envelope first
 // accepted — at least the same envelope id and sender.

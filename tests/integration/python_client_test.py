@@ -117,6 +117,42 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
                     keyid=hashlib.sha256(spki).hexdigest(), sig=sig,
                     certificate=cert.public_bytes(serialization.Encoding.DER))])
 
+        def inclusion_root(leaf, index, size, proof):
+            """RFC 9162 section 2.1.3.2: the root the proof leads to, or None."""
+            if index >= size:
+                return None
+            fn, sn, r = index, size - 1, leaf
+            for p in proof:
+                if sn == 0:
+                    return None
+                if fn & 1 or fn == sn:
+                    r = hashlib.sha256(b"\x01" + p + r).digest()
+                    while not fn & 1 and fn != 0:
+                        fn >>= 1
+                        sn >>= 1
+                else:
+                    r = hashlib.sha256(b"\x01" + r + p).digest()
+                fn >>= 1
+                sn >>= 1
+            return r if sn == 0 else None
+
+        def verify_receipt(receipt):
+            """docs/protocol.md "Receipts": the broker signs each receipt, or under load the
+            Merkle root of a batch of them; then the receipt carries its inclusion proof."""
+            cert = x509.load_der_x509_certificate(receipt.broker_certificate)
+            if receipt.HasField("batch"):
+                b = receipt.batch
+                root = inclusion_root(hashlib.sha256(b"\x00" + receipt.body).digest(),
+                                      b.index, b.size, list(b.proof))
+                if root is None:
+                    raise ValueError("receipt.batch: the proof is malformed")
+                signed = pae("application/vnd.safeguard.receipt-batch.v1",
+                             b.size.to_bytes(8, "big") + root)
+            else:
+                signed = pae("application/vnd.safeguard.receipt.v1+protobuf", receipt.body)
+            cert.public_key().verify(receipt.signature, signed, ec.ECDSA(hashes.SHA256()))
+            return envelope_pb2.ReceiptBody.FromString(receipt.body)
+
         def check(name, ok, detail=""):
             nonlocal_counts[0 if ok else 1] += 1
             print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
@@ -138,16 +174,11 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
               len(sent.notification_id) == 32 and sent.recipients[0].node_id == "fd-py", sent)
 
         # The receipt: the broker's signature over PAE(receipt type, body), for our envelope.
-        body = envelope_pb2.ReceiptBody.FromString(sent.receipt.body)
-        broker_cert = x509.load_der_x509_certificate(sent.receipt.broker_certificate)
         try:
-            broker_cert.public_key().verify(
-                sent.receipt.signature,
-                pae("application/vnd.safeguard.receipt.v1+protobuf", sent.receipt.body),
-                ec.ECDSA(hashes.SHA256()))
+            body = verify_receipt(sent.receipt)
             receipt_ok = True
         except Exception as e:  # noqa: BLE001 - any failure is a failed check
-            receipt_ok = False
+            body, receipt_ok = envelope_pb2.ReceiptBody(), False
         check("receipt signed by the broker, for this envelope",
               receipt_ok and body.envelope_digest == hashlib.sha256(envelope.payload).digest()
               and body.notification_id == sent.notification_id, body)
@@ -168,6 +199,30 @@ nodes {{ id: "fd-py" type: "front-door" area: "town" }}
               and deliveries[0].notification.subjects[0].identifiers[0].value == "9434765919"
               and deliveries[0].envelope.payload == envelope.payload)
         check("front door receives the original signed envelope", ok, deliveries)
+
+        # Sent together, receipts are signed in batches; each still verifies for its envelope.
+        batched, failures = 0, []
+        for burst in range(5):
+            sent_together = []
+            for i in range(30):
+                n.idempotency_key = f"py-burst-{burst}-{i}"
+                e = seal(n, "gp-py")
+                sent_together.append(
+                    (e, gp.Submit.future(broker_pb2.SubmitRequest(envelope=e), timeout=20)))
+            for e, future in sent_together:
+                answer = future.result()
+                try:
+                    b = verify_receipt(answer.receipt)
+                    if b.envelope_digest != hashlib.sha256(e.payload).digest():
+                        failures.append(f"receipt for another envelope: {b}")
+                except Exception as err:  # noqa: BLE001 - any failure is a failed check
+                    failures.append(repr(err))
+                batched += answer.receipt.HasField("batch")
+            if batched:
+                break
+        check("receipts signed in a batch verify, each for its own envelope",
+              batched > 0 and not failures,
+              f"{batched} batched; failures: {failures[:3]}")
         passed, failed = nonlocal_counts
         print(f"{passed} passed, {failed} failed")
         return 0 if failed == 0 else 1

@@ -269,5 +269,80 @@ TEST_F(SignedByTestNodeTest, ReceiptsVerifyOnlyForTheirEnvelopeAndFromABroker) {
               HasSubstr("not signed by a broker"));
 }
 
+TEST_F(SignedByTestNodeTest, ReceiptsSignedTogetherEachVerifyAndCannotBeMixedUp) {
+  auto broker = Load("broker");
+  auto body_for = [&](int i) {
+    safeguard::v1::ReceiptBody body;
+    body.set_envelope_digest(Sha256(absl::StrCat("payload ", i)));
+    body.set_envelope_id(absl::StrCat("k", i));
+    body.set_notification_id(absl::StrCat("n", i));
+    body.set_sequence(100 + i);
+    *body.mutable_accepted_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    body.set_sender("spiffe://unit.example/gp/gp-unit");
+    body.set_broker(broker->uri());
+    return body;
+  };
+  auto expected_for = [](const safeguard::v1::ReceiptBody& body) {
+    return ExpectedReceipt{.envelope_digest = body.envelope_digest(),
+                           .envelope_id = body.envelope_id(),
+                           .sender = body.sender()};
+  };
+  for (int size : {1, 2, 3, 5, 8, 13}) {
+    std::vector<safeguard::v1::ReceiptBody> bodies;
+    for (int i = 0; i < size; ++i) bodies.push_back(body_for(i));
+    auto receipts = SignReceipts(bodies, *broker);
+    ASSERT_TRUE(receipts.ok()) << receipts.status();
+    ASSERT_EQ(receipts->size(), bodies.size());
+    for (int i = 0; i < size; ++i) {
+      const auto& receipt = (*receipts)[i];
+      // One signature for the whole batch; a batch of one is an ordinary receipt.
+      EXPECT_EQ(receipt.signature(), (*receipts)[0].signature());
+      EXPECT_EQ(receipt.has_batch(), size > 1);
+      auto verified = VerifyReceipt(receipt, *Trust(), expected_for(bodies[i]));
+      ASSERT_TRUE(verified.ok()) << "receipt " << i << " of " << size << ": " << verified.status();
+      EXPECT_EQ(verified->sequence(), 100u + i);
+      if (size > 1) {
+        // Another receipt's body under this one's proof does not verify.
+        auto swapped = receipt;
+        swapped.set_body((*receipts)[(i + 1) % size].body());
+        EXPECT_FALSE(VerifyReceipt(swapped, *Trust(), expected_for(bodies[(i + 1) % size])).ok());
+      }
+    }
+  }
+
+  std::vector<safeguard::v1::ReceiptBody> bodies = {body_for(0), body_for(1), body_for(2)};
+  auto receipts = SignReceipts(bodies, *broker);
+  ASSERT_TRUE(receipts.ok());
+  const auto& good = (*receipts)[1];
+  auto expected = expected_for(bodies[1]);
+  auto message = [&](const safeguard::v1::Receipt& r) {
+    return std::string(VerifyReceipt(r, *Trust(), expected).status().message());
+  };
+  auto tampered = good;
+  tampered.mutable_batch()->mutable_proof(0)->back() ^= 1;
+  EXPECT_THAT(message(tampered), HasSubstr("signature does not verify"));
+  tampered = good;
+  tampered.mutable_batch()->set_index(0);
+  EXPECT_THAT(message(tampered), HasSubstr("signature does not verify"));
+  tampered = good;
+  tampered.mutable_batch()->set_size(4);  // same proof length, another claimed tree
+  EXPECT_FALSE(VerifyReceipt(tampered, *Trust(), expected).ok());
+  tampered = good;
+  tampered.mutable_batch()->set_index(3);
+  EXPECT_THAT(message(tampered), HasSubstr("receipt 3 of a batch of 3 is impossible"));
+  tampered = good;
+  tampered.mutable_batch()->add_proof(std::string(32, 'x'));
+  EXPECT_THAT(message(tampered), HasSubstr("receipt.batch:"));
+  tampered = good;
+  tampered.mutable_batch()->mutable_proof(0)->pop_back();
+  EXPECT_THAT(message(tampered), HasSubstr("malformed proof"));
+  tampered = good;
+  tampered.clear_batch();  // a batch signature is not a signature over the body
+  EXPECT_THAT(message(tampered), HasSubstr("signature does not verify"));
+
+  EXPECT_THAT(std::string(SignReceipts({}, *broker).status().message()),
+              HasSubstr("1 to 4096 receipts, not 0"));
+}
+
 }  // namespace
 }  // namespace safeguard::protocol
