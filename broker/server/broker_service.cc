@@ -20,7 +20,6 @@
 #include "broker/policy/wire_vocabulary.h"
 #include "clients/protocol/envelope.h"
 #include "clients/protocol/notification_validator.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/grpc_security_constants.h"
 
@@ -390,21 +389,11 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     return refuse(
         absl::InvalidArgumentError("notification.idempotency_key: must equal the envelope id"));
   }
-  {
-    // The Structs are set aside (put back at the end of the scope) for the copy and the
-    // comparison: normalisation neither reads nor changes them.
-    DetailsSetAside aside(opened->notification);
-    safeguard::v1::Notification normal = notification;
-    if (absl::Status valid = protocol::NormaliseAndValidate(normal, now); !valid.ok()) {
-      SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
-      return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
-    }
-    if (!google::protobuf::util::MessageDifferencer::Equals(normal, notification)) {
-      // The broker cannot normalise what the sender signed: it would break the signature.
-      return refuse(absl::InvalidArgumentError(
-          "notification.subjects: identifiers must be signed in normal form (NHS number as 10 "
-          "digits without spaces, UPN in capitals); the SDK does this before signing"));
-    }
+  // The broker cannot normalise what the sender signed (it would break the signature): what is
+  // not in normal form is refused, naming the field.
+  if (absl::Status valid = protocol::ValidateSigned(notification, now); !valid.ok()) {
+    SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
+    return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
   }
   auto* reactor = context->DefaultReactor();
   Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request->envelope(),

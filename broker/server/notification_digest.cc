@@ -24,16 +24,4 @@ std::string ContentDigest(safeguard::v1::Notification& notification) {
   return digest;
 }
 
-DetailsSetAside::DetailsSetAside(safeguard::v1::Notification& n) : n_(n) {
-  if (n.has_details()) details_ = n.release_details();
-  if (n.has_health_details()) health_ = n.release_health_details();
-  if (n.has_police_details()) police_ = n.release_police_details();
-}
-
-DetailsSetAside::~DetailsSetAside() {
-  if (details_ != nullptr) n_.set_allocated_details(details_);
-  if (health_ != nullptr) n_.set_allocated_health_details(health_);
-  if (police_ != nullptr) n_.set_allocated_police_details(police_);
-}
-
 }  // namespace safeguard::server

@@ -1,6 +1,7 @@
 #include "clients/protocol/notification_validator.h"
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/identifiers.h"
@@ -32,20 +33,39 @@ absl::Status ValidateTimestamp(const google::protobuf::Timestamp& ts, absl::stri
   return absl::OkStatus();
 }
 
-absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std::string& path) {
+// What to do with an identifier that is valid but not in normal form.
+enum class Form {
+  kNormalise,      // put it in normal form
+  kRequireNormal,  // refuse it: it was signed, and changing it would break the signature
+};
+
+absl::Status NotNormal(const std::string& path) {
+  return FieldError(path + ".value",
+                    "must be signed in normal form (NHS number as 10 digits without spaces, UPN "
+                    "in capitals); the SDK does this before signing");
+}
+
+absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std::string& path,
+                                Form form) {
   if (id.value().empty()) return FieldError(path + ".value", "is empty");
   if (id.value().size() > 64) return FieldError(path + ".value", "is longer than 64 characters");
   switch (id.scheme()) {
     case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
       auto nhs = NormaliseNhsNumber(id.value());
       if (!nhs.ok()) return FieldError(path + ".value", nhs.status().message());
-      id.set_value(*nhs);
+      if (*nhs != id.value()) {
+        if (form == Form::kRequireNormal) return NotNormal(path);
+        id.set_value(*std::move(nhs));
+      }
       return absl::OkStatus();
     }
     case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
       auto upn = NormaliseSchoolUpn(id.value());
       if (!upn.ok()) return FieldError(path + ".value", upn.status().message());
-      id.set_value(*upn);
+      if (*upn != id.value()) {
+        if (form == Form::kRequireNormal) return NotNormal(path);
+        id.set_value(*std::move(upn));
+      }
       return absl::OkStatus();
     }
     case safeguard::v1::IDENTIFIER_SCHEME_POLICE_REFERENCE:
@@ -66,9 +86,8 @@ absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std:
   }
 }
 
-}  // namespace
 
-absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
+absl::Status Check(Notification& n, absl::Time now, Form form) {
   if (n.idempotency_key().empty()) {
     return FieldError("idempotency_key", "is empty; give each notification a unique key");
   }
@@ -109,7 +128,7 @@ absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
     }
     for (int j = 0; j < subject.identifiers_size(); ++j) {
       auto status = ValidateIdentifier(*subject.mutable_identifiers(j),
-                                       absl::StrCat(path, ".identifiers[", j, "]"));
+                                       absl::StrCat(path, ".identifiers[", j, "]"), form);
       if (!status.ok()) return status;
     }
     if (!subject.area().empty() && !IsValidNodeId(subject.area())) {
@@ -150,6 +169,17 @@ absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status NormaliseAndValidate(Notification& n, absl::Time now) {
+  return Check(n, now, Form::kNormalise);
+}
+
+absl::Status ValidateSigned(const Notification& n, absl::Time now) {
+  // Check() takes a mutable notification for normalising; with kRequireNormal it writes nothing.
+  return Check(const_cast<Notification&>(n), now, Form::kRequireNormal);
+}
+
 bool IsBrokerNotice(safeguard::v1::NotificationType type) {
   switch (type) {
     case safeguard::v1::NOTIFICATION_TYPE_FLAG_LOOKED_UP:
@@ -163,7 +193,7 @@ bool IsBrokerNotice(safeguard::v1::NotificationType type) {
 }
 
 absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id, absl::string_view path) {
-  return ValidateIdentifier(id, std::string(path));
+  return ValidateIdentifier(id, std::string(path), Form::kNormalise);
 }
 
 }  // namespace safeguard::protocol

@@ -30,6 +30,11 @@ absl::Status NormaliseIdentifier(safeguard::v1::SubjectIdentifier& id, absl::str
 // `now` bounds how far in the future occurred_at may be.
 absl::Status NormaliseAndValidate(safeguard::v1::Notification& notification, absl::Time now);
 
+// The same checks for a notification that was signed as it is (the broker's side): an identifier
+// that is valid but not in normal form is refused ("...: must be signed in normal form ...")
+// instead of changed, since changing it would break the signature. Copies and changes nothing.
+absl::Status ValidateSigned(const safeguard::v1::Notification& notification, absl::Time now);
+
 }  // namespace safeguard::protocol
 
 #endif  // SAFEGUARD_CLIENTS_PROTOCOL_NOTIFICATION_VALIDATOR_H_

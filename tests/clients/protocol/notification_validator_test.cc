@@ -8,6 +8,7 @@ namespace safeguard::protocol {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using google::protobuf::util::TimeUtil;
 
 const absl::Time kNow = absl::FromUnixSeconds(1795000000);
@@ -37,6 +38,33 @@ TEST(NotificationValidatorTest, ValidNotificationIsNormalised) {
   auto n = Valid();
   ASSERT_TRUE(NormaliseAndValidate(n, kNow).ok());
   EXPECT_EQ(n.subjects(0).identifiers(0).value(), "9434765919");
+}
+
+TEST(NotificationValidatorTest, ASignedNotificationMustAlreadyBeInNormalForm) {
+  auto n = Valid();  // NHS number with spaces
+  const std::string before = n.SerializeAsString();
+  absl::Status s = ValidateSigned(n, kNow);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("subjects[0].identifiers[0].value: must be signed in normal form"));
+  EXPECT_EQ(n.SerializeAsString(), before);  // nothing changed
+
+  ASSERT_TRUE(NormaliseAndValidate(n, kNow).ok());
+  EXPECT_TRUE(ValidateSigned(n, kNow).ok());
+  auto* upn = n.mutable_subjects(0)->add_identifiers();
+  upn->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN);
+  upn->set_value("h801200001001");
+  EXPECT_THAT(std::string(ValidateSigned(n, kNow).message()),
+              HasSubstr("identifiers[1].value: must be signed in normal form"));
+  // What is wrong whatever its form is reported as NormaliseAndValidate reports it.
+  upn->set_value("not a upn");
+  absl::Status invalid = ValidateSigned(n, kNow);
+  auto copy = n;
+  EXPECT_EQ(invalid.message(), NormaliseAndValidate(copy, kNow).message());
+  EXPECT_THAT(std::string(invalid.message()), Not(HasSubstr("normal form")));
+  n.mutable_subjects(0)->mutable_identifiers()->RemoveLast();
+  n.clear_summary();
+  EXPECT_THAT(std::string(ValidateSigned(n, kNow).message()), HasSubstr("summary: is empty"));
 }
 
 TEST(NotificationValidatorTest, EachMistakeNamesItsField) {
