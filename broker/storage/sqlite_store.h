@@ -151,6 +151,7 @@ class SqliteStore final : public Store {
   mutable absl::Mutex mu_;
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
   int awaited_ ABSL_GUARDED_BY(mu_) = 0;  // ops in queue_ whose caller waits for the commit
+  int accepts_ ABSL_GUARDED_BY(mu_) = 0;  // AcceptOps in queue_ (they never wait)
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failed_ ABSL_GUARDED_BY(mu_);  // non-OK once a commit failed fatally
   Stats stats_ ABSL_GUARDED_BY(mu_);
