@@ -410,30 +410,13 @@ void SqliteStore::CommitterLoop() {
           },
           this));
       if (queue_.empty()) return;  // stopping, and everything queued has been committed
-      if (awaited_ == 0 && !stopping_) {
-        // Only marks nobody waits for ("delivered", refusals, checkpoints): let them ride with
-        // the next accept or acknowledgement, or go after a few milliseconds, rather than
-        // paying a commit and an fsync of their own.
-        mu_.AwaitWithTimeout(absl::Condition(
-                                 +[](SqliteStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-                                   return s->stopping_ || s->awaited_ > 0 ||
-                                          s->queue_.size() >= static_cast<size_t>(
-                                                                  s->options_.max_commit_batch);
-                                 },
-                                 this),
-                             kUnawaitedDelay);
-      }
-      if (accepts_ == 0 && awaited_ > 0 && !stopping_ &&
-          queue_.size() < static_cast<size_t>(options_.max_commit_batch)) {
-        // Acknowledgements and outcomes only: wait a little for an acceptance to ride with.
-        mu_.AwaitWithTimeout(absl::Condition(
-                                 +[](SqliteStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-                                   return s->stopping_ || s->accepts_ > 0 ||
-                                          s->queue_.size() >= static_cast<size_t>(
-                                                                  s->options_.max_commit_batch);
-                                 },
-                                 this),
-                             kPatientDelay);
+      // Only marks nobody waits for ("delivered", refusals, checkpoints): let them ride with the
+      // next accept or acknowledgement, or go after a few milliseconds, rather than paying a
+      // commit and an fsync of their own.
+      if (awaited_ == 0) AwaitCompanyLocked(&SqliteStore::awaited_, kUnawaitedDelay);
+      // Acknowledgements and outcomes only: wait a little for an acceptance to ride with.
+      if (accepts_ == 0 && awaited_ > 0) {
+        AwaitCompanyLocked(&SqliteStore::accepts_, kPatientDelay);
       }
       size_t n = std::min<size_t>(queue_.size(), options_.max_commit_batch);
       for (size_t i = 0; i < n; ++i) {
@@ -450,6 +433,20 @@ void SqliteStore::CommitterLoop() {
       wal_frames_.store(0, std::memory_order_relaxed);
     }
   }
+}
+
+void SqliteStore::AwaitCompanyLocked(int SqliteStore::*count, absl::Duration delay) {
+  struct Waiting {
+    SqliteStore* store;
+    int SqliteStore::*count;
+  } waiting{this, count};
+  auto arrived = +[](Waiting* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    SqliteStore& s = *w->store;  // mu_ is held: Await evaluates conditions under it
+    return s.stopping_ || s.*(w->count) > 0 ||
+           s.queue_.size() >= static_cast<size_t>(s.options_.max_commit_batch);
+  };
+  if (arrived(&waiting)) return;
+  mu_.AwaitWithTimeout(absl::Condition(arrived, &waiting), delay);
 }
 
 int SqliteStore::OnWalCommit(void* self, sqlite3*, const char*, int frames) {

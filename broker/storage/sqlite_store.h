@@ -117,6 +117,10 @@ class SqliteStore final : public Store {
               sqlite3* checkpointer, int lock_fd);
   void Enqueue(Op op);
   void CommitterLoop();
+  // Waits up to `delay` until the queue holds an op counted by `count` (awaited_, accepts_), or
+  // a full batch, or the store is stopping; returns at once if it already does.
+  void AwaitCompanyLocked(int SqliteStore::*count, absl::Duration delay)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Copies the write-ahead log into the database (PASSIVE checkpoints on its own connection)
   // so that the committer never does: its commits only append to the log and fsync it.
   void CheckpointerLoop();

@@ -27,6 +27,10 @@ constexpr DisclosableField kAllFields[] = {
 };
 
 
+absl::string_view HashBytes(const audit::Hash& hash) {
+  return absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
+}
+
 // Moves `field`'s parts out of `core` into a partial notification. Returns false if absent.
 bool ExtractField(Notification& core, DisclosableField field, Notification& part) {
   switch (field) {
@@ -298,10 +302,8 @@ absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
     if (absl::Status s = tree.AppendLeaf(audit::LeafHash(receipts[i].body())); !s.ok()) return s;
   }
   audit::Hash root = tree.Root();
-  auto sig = broker.Sign(PreAuthEncoding(
-      kReceiptBatchPayloadType,
-      ReceiptBatchHead(bodies.size(), absl::string_view(reinterpret_cast<const char*>(root.data()),
-                                                        root.size()))));
+  auto sig = broker.Sign(
+      PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(bodies.size(), HashBytes(root))));
   if (!sig.ok()) return sig.status();
   const std::string& certificate = broker.certificate().der();
   for (size_t i = 0; i < receipts.size(); ++i) {
@@ -313,7 +315,7 @@ absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
     receipt.mutable_batch()->set_index(i);
     receipt.mutable_batch()->set_size(bodies.size());
     for (const audit::Hash& h : *proof) {
-      receipt.mutable_batch()->add_proof(reinterpret_cast<const char*>(h.data()), h.size());
+      receipt.mutable_batch()->add_proof(std::string(HashBytes(h)));
     }
   }
   return receipts;
@@ -348,10 +350,8 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
       return absl::InvalidArgumentError(
           absl::StrCat("receipt.batch: ", root.status().message()));
     }
-    signed_bytes = PreAuthEncoding(
-        kReceiptBatchPayloadType,
-        ReceiptBatchHead(batch.size(), absl::string_view(reinterpret_cast<const char*>(root->data()),
-                                                         root->size())));
+    signed_bytes =
+        PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(batch.size(), HashBytes(*root)));
   } else {
     signed_bytes = PreAuthEncoding(kReceiptPayloadType, receipt.body());
   }
