@@ -13,7 +13,7 @@ Checkpointer::Checkpointer(const AuditKeys& keys, storage::Store& store,
     if (parsed.ok()) {
       absl::MutexLock lock(&mu_);
       latest_ = PublishedCheckpoint{
-          parsed->size, std::string(reinterpret_cast<const char*>(parsed->root.data()), 32),
+          parsed->size, std::string(audit::AsBytes(parsed->root)),
           (*stored)->note};
     }
   }

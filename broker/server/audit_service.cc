@@ -19,7 +19,7 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl:
 }
 
 std::string Bytes(const audit::Hash& h) {
-  return std::string(reinterpret_cast<const char*>(h.data()), h.size());
+  return std::string(audit::AsBytes(h));
 }
 
 std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {

@@ -285,8 +285,7 @@ SqliteStore::SqliteStore(const SqliteStoreOptions& options, sqlite3* writer, sql
   if (audit.ok()) {
     audit_ = std::make_unique<internal::AuditAppender>(*std::move(audit));
     absl::MutexLock lock(&mu_);
-    tree_head_ = {audit_->size(), std::string(reinterpret_cast<const char*>(audit_->root().data()),
-                                              audit_->root().size())};
+    tree_head_ = {audit_->size(), std::string(audit::AsBytes(audit_->root()))};
   } else {
     absl::MutexLock lock(&mu_);
     failed_ = audit.status();  // refuse writes: the audit log cannot be extended safely
@@ -498,7 +497,7 @@ void SqliteStore::CommitBatch(std::deque<Op>& batch) {
     return;
   }
   // Each accepted notification's place in the log, proven at the size just committed.
-  std::string root(reinterpret_cast<const char*>(audit_->root().data()), audit_->root().size());
+  const std::string root(audit::AsBytes(audit_->root()));
   for (Op& op : batch) {
     auto* accept = std::get_if<AcceptOp>(&op);
     if (accept == nullptr || !accept->submitted_leaf || !accept->result.ok()) continue;
@@ -510,7 +509,7 @@ void SqliteStore::CommitBatch(std::deque<Op>& batch) {
     auto proof = audit_->ProofInBatch(*accept->submitted_leaf);
     if (!proof.ok()) continue;  // the receipt then carries no proof; the entry is still logged
     for (const audit::Hash& h : *proof) {
-      inclusion.add_proof(std::string(reinterpret_cast<const char*>(h.data()), h.size()));
+      inclusion.add_proof(std::string(audit::AsBytes(h)));
     }
     accept->result->audit = std::move(inclusion);
   }

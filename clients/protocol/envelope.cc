@@ -27,8 +27,17 @@ constexpr DisclosableField kAllFields[] = {
 };
 
 
-absl::string_view HashBytes(const audit::Hash& hash) {
-  return absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
+// The hashes of a proof field (`what` names it in the error), each exactly 32 bytes.
+absl::StatusOr<std::vector<audit::Hash>> ParseProof(
+    const google::protobuf::RepeatedPtrField<std::string>& hashes, absl::string_view what) {
+  std::vector<audit::Hash> proof;
+  proof.reserve(hashes.size());
+  for (const std::string& h : hashes) {
+    auto hash = audit::HashFromBytes(h);
+    if (!hash.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": malformed proof"));
+    proof.push_back(*hash);
+  }
+  return proof;
 }
 
 // Moves `field`'s parts out of `core` into a partial notification. Returns false if absent.
@@ -303,7 +312,7 @@ absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
   }
   audit::Hash root = tree.Root();
   auto sig = broker.Sign(
-      PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(bodies.size(), HashBytes(root))));
+      PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(bodies.size(), audit::AsBytes(root))));
   if (!sig.ok()) return sig.status();
   const std::string& certificate = broker.certificate().der();
   for (size_t i = 0; i < receipts.size(); ++i) {
@@ -315,7 +324,7 @@ absl::StatusOr<std::vector<safeguard::v1::Receipt>> SignReceipts(
     receipt.mutable_batch()->set_index(i);
     receipt.mutable_batch()->set_size(bodies.size());
     for (const audit::Hash& h : *proof) {
-      receipt.mutable_batch()->add_proof(std::string(HashBytes(h)));
+      receipt.mutable_batch()->add_proof(std::string(audit::AsBytes(h)));
     }
   }
   return receipts;
@@ -338,20 +347,16 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
           "receipt.batch: receipt ", batch.index(), " of a batch of ", batch.size(),
           " is impossible (a batch holds 1 to ", kMaxReceiptBatch, ")"));
     }
-    std::vector<audit::Hash> proof;
-    for (const std::string& h : batch.proof()) {
-      auto hash = audit::HashFromBytes(h);
-      if (!hash.ok()) return absl::InvalidArgumentError("receipt.batch: malformed proof");
-      proof.push_back(*hash);
-    }
+    auto proof = ParseProof(batch.proof(), "receipt.batch");
+    if (!proof.ok()) return proof.status();
     auto root = audit::RootFromInclusionProof(audit::LeafHash(receipt.body()), batch.index(),
-                                              batch.size(), proof);
+                                              batch.size(), *proof);
     if (!root.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("receipt.batch: ", root.status().message()));
     }
     signed_bytes =
-        PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(batch.size(), HashBytes(*root)));
+        PreAuthEncoding(kReceiptBatchPayloadType, ReceiptBatchHead(batch.size(), audit::AsBytes(*root)));
   } else {
     signed_bytes = PreAuthEncoding(kReceiptPayloadType, receipt.body());
   }
@@ -393,15 +398,11 @@ absl::StatusOr<safeguard::v1::ReceiptBody> VerifyReceipt(
           "receipt.audit: the logged entry is for notification '", entry.notification_id(),
           "', not this one ('", body.notification_id(), "'), or another envelope"));
     }
-    std::vector<audit::Hash> proof;
-    for (const std::string& h : inclusion.proof()) {
-      auto hash = audit::HashFromBytes(h);
-      if (!hash.ok()) return absl::InvalidArgumentError("receipt.audit: malformed proof");
-      proof.push_back(*hash);
-    }
+    auto proof = ParseProof(inclusion.proof(), "receipt.audit");
+    if (!proof.ok()) return proof.status();
     auto root = audit::HashFromBytes(inclusion.root());
     if (!root.ok() || !audit::VerifyInclusion(audit::LeafHash(inclusion.entry()),
-                                              inclusion.leaf_index(), inclusion.tree_size(), proof,
+                                              inclusion.leaf_index(), inclusion.tree_size(), *proof,
                                               *root)
                            .ok()) {
       return absl::InvalidArgumentError(

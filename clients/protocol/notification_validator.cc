@@ -47,27 +47,22 @@ absl::Status NotNormal(const std::string& path) {
 
 absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std::string& path,
                                 Form form) {
+  // A valid value's normal form: kept, put in place, or (signed) refused if it differs.
+  auto settle = [&](absl::StatusOr<std::string> normal) {
+    if (!normal.ok()) return FieldError(path + ".value", normal.status().message());
+    if (*normal != id.value()) {
+      if (form == Form::kRequireNormal) return NotNormal(path);
+      id.set_value(*std::move(normal));
+    }
+    return absl::OkStatus();
+  };
   if (id.value().empty()) return FieldError(path + ".value", "is empty");
   if (id.value().size() > 64) return FieldError(path + ".value", "is longer than 64 characters");
   switch (id.scheme()) {
-    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER: {
-      auto nhs = NormaliseNhsNumber(id.value());
-      if (!nhs.ok()) return FieldError(path + ".value", nhs.status().message());
-      if (*nhs != id.value()) {
-        if (form == Form::kRequireNormal) return NotNormal(path);
-        id.set_value(*std::move(nhs));
-      }
-      return absl::OkStatus();
-    }
-    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN: {
-      auto upn = NormaliseSchoolUpn(id.value());
-      if (!upn.ok()) return FieldError(path + ".value", upn.status().message());
-      if (*upn != id.value()) {
-        if (form == Form::kRequireNormal) return NotNormal(path);
-        id.set_value(*std::move(upn));
-      }
-      return absl::OkStatus();
-    }
+    case safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER:
+      return settle(NormaliseNhsNumber(id.value()));
+    case safeguard::v1::IDENTIFIER_SCHEME_SCHOOL_UPN:
+      return settle(NormaliseSchoolUpn(id.value()));
     case safeguard::v1::IDENTIFIER_SCHEME_POLICE_REFERENCE:
     case safeguard::v1::IDENTIFIER_SCHEME_HOUSING_REFERENCE:
     case safeguard::v1::IDENTIFIER_SCHEME_LOCAL_AUTHORITY_REFERENCE:
@@ -85,7 +80,6 @@ absl::Status ValidateIdentifier(safeguard::v1::SubjectIdentifier& id, const std:
       return FieldError(path + ".scheme", "is unset or unknown; use one of IdentifierScheme");
   }
 }
-
 
 absl::Status Check(Notification& n, absl::Time now, Form form) {
   if (n.idempotency_key().empty()) {

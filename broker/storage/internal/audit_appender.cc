@@ -104,8 +104,7 @@ absl::StatusOr<std::pair<uint64_t, std::string>> AuditAppender::Append(
                   "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)");
     put.Bind(1, static_cast<int64_t>(node.level));
     put.Bind(2, static_cast<int64_t>(node.index));
-    put.BindBlob(3, absl::string_view(reinterpret_cast<const char*>(node.hash.data()),
-                                      node.hash.size()));
+    put.BindBlob(3, audit::AsBytes(node.hash));
     if (int rc = put.Step(); rc != SQLITE_DONE) return fail(rc, "storing a Merkle node");
     batch_nodes_[{node.level, node.index}] = node.hash;
   }

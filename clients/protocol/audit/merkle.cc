@@ -17,10 +17,6 @@ constexpr char kLeafPrefix = 0x00;
 constexpr char kNodePrefix = 0x01;
 constexpr char kTreeStateVersion = 0x01;
 
-absl::string_view AsBytes(const Hash& hash) {
-  return absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
-}
-
 // Largest power of two strictly smaller than n. REQUIRES: n >= 2.
 uint64_t SplitPoint(uint64_t n) { return std::bit_floor(n - 1); }
 
@@ -90,6 +86,10 @@ Hash NodeHash(const Hash& left, const Hash& right) {
 
 Hash EmptyRoot() { return internal::Sha256({}); }
 
+absl::string_view AsBytes(const Hash& hash) {
+  return absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
+}
+
 std::string HashToHex(const Hash& hash) { return absl::BytesToHexString(AsBytes(hash)); }
 
 absl::StatusOr<Hash> HashFromBytes(absl::string_view bytes) {
@@ -146,8 +146,7 @@ std::string TreeState::Serialize() const {
   for (int shift = 56; shift >= 0; shift -= 8) {
     out.push_back(static_cast<char>((size_ >> shift) & 0xff));
   }
-  for (const Hash& hash : frontier_)
-    out.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+  for (const Hash& hash : frontier_) absl::StrAppend(&out, AsBytes(hash));
   return out;
 }
 

@@ -35,6 +35,8 @@ Hash NodeHash(const Hash& left, const Hash& right);
 // SHA-256(""), the root of the tree with no leaves.
 Hash EmptyRoot();
 
+// The 32 raw bytes, as stored and sent (valid while `hash` lives).
+absl::string_view AsBytes(const Hash& hash);
 // Lower-case hex, for messages and tools.
 std::string HashToHex(const Hash& hash);
 // Exactly 32 raw bytes, or INVALID_ARGUMENT saying how many there were.
