@@ -368,6 +368,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil checks every mutex acquisition for lock-order cycles (~2-3% of the broker's
   // CPU under load); the thread-safety annotations and the sanitizer builds keep that honest.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  safeguard::storage::SqliteStore::ConfigureProcess();  // before the registry's and the store's connections
   InstallStopHandlers();
   absl::SetProgramUsageMessage(
       "the partnership's safeguarding information-sharing broker.\n\n"

@@ -191,6 +191,11 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
 
 }  // namespace
 
+void SqliteStore::ConfigureProcess() {
+  // SQLITE_MISUSE once SQLite is initialised: then the defaults stay, which is only slower.
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.data_directory, ec);

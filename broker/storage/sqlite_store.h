@@ -43,6 +43,12 @@ class SqliteStore final : public Store {
   // Opens (creating if needed) <data_directory>/broker.db and takes an exclusive lock on the
   // directory, so two brokers can never share one store.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteStoreOptions& options);
+
+  // Process-wide SQLite settings for a server: no memory-usage statistics (each of SQLite's
+  // allocations otherwise takes a global mutex to count itself). Call once, before the first
+  // connection of any store in the process; later calls, or calls after a connection was
+  // opened, change nothing.
+  static void ConfigureProcess();
   ~SqliteStore() override;
 
   void Accept(AcceptRequest request, AcceptCallback done) override;
