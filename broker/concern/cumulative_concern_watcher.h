@@ -58,9 +58,10 @@ struct RaisedConcern {
 // Memory stays bounded however fast notifications arrive: events are turned into their subjects
 // (children, households) as they come, and a subject with several events waiting is evaluated
 // once for all of them; each evaluation reads the subject's whole window from the store, so
-// nothing is miscounted. At most 20,000 subjects and 20,000 events wait (~3 KB each); past
-// that, events are dropped with a warning in the log and their subjects are evaluated again
-// with their next event.
+// nothing is miscounted. At most 20,000 events (~1-3 KB each, with their notifications) and
+// 20,000 subjects wait; a waiting subject keeps its identifiers and who sent its latest event,
+// not the notification (~0.5 KB). Past that, events are dropped with a warning in the log and
+// their subjects are evaluated again with their next event.
 class CumulativeConcernWatcher {
  public:
   using PolicySource = std::function<std::shared_ptr<const policy::SharingPolicy>()>;

@@ -659,7 +659,8 @@ absl::Status SqliteStore::Apply(AcceptOp& op, absl::Time now, std::vector<std::s
     }
   }
   for (size_t i = 0; i < req.audit_entries.size(); ++i) {
-    safeguard::v1::AuditEntry entry = req.audit_entries[i];
+    // Moved, not copied: an operation is applied once (a failed batch fails its operations).
+    safeguard::v1::AuditEntry entry = std::move(op.request.audit_entries[i]);
     entry.set_notification_id(req.notification_id);
     auto appended = audit_->Append(std::move(entry), now);
     if (!appended.ok()) return appended.status();

@@ -114,6 +114,11 @@ ProcSample ReadProc(pid_t pid);
 double SelfCpuSeconds();
 // All CPUs' busy time (everything but idle and iowait), in seconds, from /proc/stat.
 double MachineBusySeconds();
+// This machine's ECDSA P-256 verifications per second on one core (OpenSSL, a 1,400-byte
+// message, measured on the calling thread for about `for_how_long`): the broker checks one
+// sender's signature per notification, so this is the ceiling that figures from different
+// machines or days are compared by. 0 if OpenSSL fails.
+double MeasureP256VerifyRate(absl::Duration for_how_long);
 
 // A server process started by the tool, optionally under
 //   strace -f --seccomp-bpf -e trace=fsync,fdatasync -ttt -o <file>

@@ -528,6 +528,34 @@ TEST_F(ConcernTest, EventsWaitingForOneChildAreEvaluatedTogetherNotOneByOne) {
   EXPECT_LE(evaluations.load(), 6);
 }
 
+TEST_F(ConcernTest, ASubjectWaitingForEvaluationDoesNotKeepItsNotification) {
+  // Under load up to 20,000 subjects wait; each must not hold its event's whole notification
+  // (that was most of the broker's memory growth during a million-notification backlog).
+  absl::Notification first_turn_done;
+  absl::Notification release;
+  std::atomic<int> turns{0};
+  watcher_ = std::make_unique<CumulativeConcernWatcher>(
+      *store_, children_.get(), nodes_, sink_, clock_, [&] {
+        if (turns++ == 1) {  // the second turn: the first evaluated one subject, one waits
+          first_turn_done.Notify();
+          release.WaitForNotification();
+        }
+        return policy_;
+      });
+  AcceptedEvent about_child = Accept("gp-riverside", kWnb);
+  AcceptedEvent about_sibling = Accept("gp-riverside", kWnb, {kSibling});
+  std::weak_ptr<const safeguard::v1::Notification> sibling_notification =
+      about_sibling.notification;
+  watcher_->OnAccepted(std::move(about_child));
+  watcher_->OnAccepted(std::move(about_sibling));
+  ASSERT_TRUE(first_turn_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(sibling_notification.expired())
+      << "the waiting subject still holds the notification it was gathered from";
+  release.Notify();
+  watcher_->Drain();
+  EXPECT_EQ(turns.load(), 2);  // the sibling was evaluated too, in the second turn
+}
+
 // --- Plan drift.
 
 TEST_F(ConcernTest, CoreGroupOverdueAlertsTheTeamManagerOnceAndNotBeforeDue) {
