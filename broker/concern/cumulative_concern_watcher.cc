@@ -30,6 +30,8 @@ constexpr int kChronologyLimit = 2000;
 constexpr size_t kMaxIncoming = 20000;
 constexpr size_t kMaxPendingSubjects = 20000;
 constexpr absl::Duration kRaiseTimeout = absl::Seconds(30);
+// Subjects evaluated per turn before waiting for the notices they raised.
+constexpr size_t kSubjectsPerTurn = 64;
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   google::protobuf::Timestamp ts;
@@ -157,14 +159,19 @@ void CumulativeConcernWatcher::Run() {
       for (AcceptedEvent& event : arrived) Gather(*policy, std::move(event));
     }
     arrived.clear();
-    // One subject per turn, so that events arriving meanwhile are merged into what waits.
-    if (!order_.empty() && policy != nullptr) {
-      auto node = pending_.extract(order_.front());
-      order_.pop_front();
-      if (!node.empty()) {
+    // A few subjects per turn, so that events arriving meanwhile are merged into what waits;
+    // their notices are sent together and waited for once, so they share commits.
+    if (policy != nullptr) {
+      std::vector<SentNotice> sent;
+      for (size_t n = 0; n < kSubjectsPerTurn && !order_.empty(); ++n) {
+        auto node = pending_.extract(order_.front());
+        order_.pop_front();
+        if (node.empty()) continue;
         const PendingSubject& p = *node.mapped();
-        EvaluateSubject(*policy, p.subject, p.subject.household, p.types, p.latest, clock_.Now());
+        EvaluateSubject(*policy, p.subject, p.subject.household, p.types, p.latest, clock_.Now(),
+                        sent);
       }
+      Settle(sent);
     }
     absl::MutexLock lock(&mu_);
     busy_ = !order_.empty();
@@ -293,19 +300,18 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::Evaluate(const AcceptedEven
   std::shared_ptr<const policy::SharingPolicy> policy = policy_();
   if (policy == nullptr || !AnyRuleCounts(*policy, event)) return raised;
   const absl::Time now = clock_.Now();
+  std::vector<SentNotice> sent;
   for (const Subject& subject : SubjectsOf(event)) {
-    auto r = EvaluateSubject(*policy, subject, subject.household, {event.notification->type()},
-                             event, now);
-    raised.insert(raised.end(), r.begin(), r.end());
+    EvaluateSubject(*policy, subject, subject.household, {event.notification->type()}, event, now,
+                    sent);
   }
-  return raised;
+  return Settle(sent);
 }
 
-std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
+void CumulativeConcernWatcher::EvaluateSubject(
     const policy::SharingPolicy& policy, const Subject& subject, bool household,
     const std::set<safeguard::v1::NotificationType>& types, const AcceptedEvent& event,
-    absl::Time now) {
-  std::vector<RaisedConcern> raised;
+    absl::Time now, std::vector<SentNotice>& sent) {
   for (const policy::CumulativeRule& rule : policy.cumulative_rules()) {
     if ((rule.scope == policy::CumulativeRule::Scope::kHousehold) != household) continue;
     bool counts = false;
@@ -438,32 +444,46 @@ std::vector<RaisedConcern> CumulativeConcernWatcher::EvaluateSubject(
                           subject.area);
       continue;
     }
-    auto finished = std::make_shared<absl::Notification>();
-    auto result = std::make_shared<absl::StatusOr<safeguard::v1::SubmitResponse>>(
+    SentNotice& pending = sent.emplace_back();
+    pending.rule_id = rule.id;
+    pending.idempotency_key = absl::StrCat(key_prefix, first.sequence);
+    pending.events = counted.size();
+    pending.finished = std::make_shared<absl::Notification>();
+    pending.result = std::make_shared<absl::StatusOr<safeguard::v1::SubmitResponse>>(
         absl::UnknownError("not sent"));
     sink_.Raise(std::move(notice), reported_by, std::move(targets),
-                [finished, result](absl::StatusOr<safeguard::v1::SubmitResponse> r) mutable {
+                [finished = pending.finished, result = pending.result](
+                    absl::StatusOr<safeguard::v1::SubmitResponse> r) mutable {
                   *result = std::move(r);
                   finished->Notify();
                 });
-    if (!finished->WaitForNotificationWithTimeout(kRaiseTimeout)) {
-      SAFEGUARD_LOG_ERROR("cumulative rule ", rule.id, ": the notice was not stored in time");
+  }
+}
+
+std::vector<RaisedConcern> CumulativeConcernWatcher::Settle(std::vector<SentNotice>& sent) {
+  std::vector<RaisedConcern> raised;
+  const absl::Time deadline = absl::Now() + kRaiseTimeout;
+  for (SentNotice& notice : sent) {
+    if (!notice.finished->WaitForNotificationWithDeadline(deadline)) {
+      SAFEGUARD_LOG_ERROR("cumulative rule ", notice.rule_id, ": the notice was not stored in time");
       continue;
     }
-    RaisedConcern out{rule.id, absl::StrCat(key_prefix, first.sequence), false};
-    if (result->ok()) {
-      out.duplicate = (*result)->duplicate();
-    } else if (absl::IsAlreadyExists(result->status())) {
+    const absl::StatusOr<safeguard::v1::SubmitResponse>& result = *notice.result;
+    RaisedConcern out{notice.rule_id, notice.idempotency_key, false};
+    if (result.ok()) {
+      out.duplicate = result->duplicate();
+    } else if (absl::IsAlreadyExists(result.status())) {
       out.duplicate = true;  // raised before with other content (e.g. before a policy change)
     } else {
-      SAFEGUARD_LOG_ERROR("cumulative rule ", rule.id, ": the notice was refused: ",
-                          result->status().message());
+      SAFEGUARD_LOG_ERROR("cumulative rule ", notice.rule_id, ": the notice was refused: ",
+                          result.status().message());
       continue;
     }
-    SAFEGUARD_LOG_INFO("cumulative concern: rule ", rule.id, " met by ", counted.size(),
+    SAFEGUARD_LOG_INFO("cumulative concern: rule ", notice.rule_id, " met by ", notice.events,
                        " events", out.duplicate ? " (raised before)" : "");
     raised.push_back(std::move(out));
   }
+  sent.clear();
   return raised;
 }
 

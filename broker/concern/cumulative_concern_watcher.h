@@ -24,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "broker/common/clock.h"
 #include "broker/concern/concern_sink.h"
@@ -52,8 +53,12 @@ struct RaisedConcern {
   bool duplicate = false;  // the key had been raised before (e.g. before a restart)
 };
 
-// Thread-safe. Evaluation runs on the watcher's own thread, one subject at a time (so a notice is
-// durable before the next evaluation), never on gRPC's or the store's threads.
+// Thread-safe. Evaluation runs on the watcher's own thread, never on gRPC's or the store's
+// threads. A turn evaluates up to 64 waiting subjects, sending the notices their rules call for,
+// then waits once for all of those notices to be durable (so they share commits) before the next
+// turn, which is the earliest a subject can be evaluated again: a subject's next evaluation
+// always sees its last notice. Subjects are independent: a rule counts only agencies' events
+// and only its own notices for the same subject.
 //
 // Memory stays bounded however fast notifications arrive: events are turned into their subjects
 // (children, households) as they come, and a subject with several events waiting is evaluated
@@ -87,12 +92,23 @@ class CumulativeConcernWatcher {
   struct Subject;
   void Run();
   std::vector<Subject> SubjectsOf(const AcceptedEvent& event);
+  // A notice sent to the sink and not yet known to be durable.
+  struct SentNotice {
+    std::string rule_id;
+    std::string idempotency_key;
+    size_t events = 0;  // how many events met the rule
+    std::shared_ptr<absl::Notification> finished;
+    std::shared_ptr<absl::StatusOr<safeguard::v1::SubmitResponse>> result;
+  };
   // Evaluates the rules that count any of `types` for `subject`; `event` is the latest of its
-  // events (who reported it, the fallback area).
-  std::vector<RaisedConcern> EvaluateSubject(const policy::SharingPolicy& policy,
-                                             const Subject& subject, bool household,
-                                             const std::set<safeguard::v1::NotificationType>& types,
-                                             const AcceptedEvent& event, absl::Time now);
+  // events (who reported it, the fallback area). Each notice the rules call for is sent and
+  // appended to `sent`, not waited for: Settle waits, before the subject is evaluated again.
+  void EvaluateSubject(const policy::SharingPolicy& policy, const Subject& subject,
+                       bool household, const std::set<safeguard::v1::NotificationType>& types,
+                       const AcceptedEvent& event, absl::Time now, std::vector<SentNotice>& sent);
+  // Waits until each notice is durable (or refused, or 30 s passed), logs it, and says which
+  // were raised.
+  std::vector<RaisedConcern> Settle(std::vector<SentNotice>& sent);
   // Watcher thread: turns an event into pending subjects (merged with those already waiting).
   void Gather(const policy::SharingPolicy& policy, AcceptedEvent event);
   // Counts an event dropped because too much was waiting; warns every 10,000.

@@ -222,6 +222,15 @@ double SelfCpuSeconds() {
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+double MachineStealSeconds() {
+  std::string stat = ReadFileOrEmpty("/proc/stat");
+  absl::string_view line = absl::string_view(stat).substr(0, stat.find('\n'));
+  std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  uint64_t steal = 0;  // cpu user nice system idle iowait irq softirq steal ...
+  if (fields.size() > 8) (void)absl::SimpleAtoi(fields[8], &steal);
+  return static_cast<double>(steal) / sysconf(_SC_CLK_TCK);
+}
+
 double MeasureP256VerifyRate(absl::Duration for_how_long) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (key == nullptr) return 0;

@@ -114,6 +114,10 @@ ProcSample ReadProc(pid_t pid);
 double SelfCpuSeconds();
 // All CPUs' busy time (everything but idle and iowait), in seconds, from /proc/stat.
 double MachineBusySeconds();
+// Time the hypervisor ran something else while this machine's CPUs wanted to run ("steal" in
+// /proc/stat), in seconds summed over CPUs. On a shared VM it can take a third of the CPU or
+// more, which no process here shows; included in MachineBusySeconds.
+double MachineStealSeconds();
 // This machine's ECDSA P-256 verifications per second on one core (OpenSSL, a 1,400-byte
 // message, measured on the calling thread for about `for_how_long`): the broker checks one
 // sender's signature per notification, so this is the ceiling that figures from different

@@ -145,6 +145,7 @@ struct Snapshot {
   std::map<int, ThreadSample> threads;
   double self_cpu = 0;
   double machine_busy = 0;
+  double machine_steal = 0;
   absl::Time realtime;
 };
 
@@ -157,6 +158,7 @@ Snapshot Take(pid_t pid) {
   }
   s.self_cpu = SelfCpuSeconds();
   s.machine_busy = MachineBusySeconds();
+  s.machine_steal = MachineStealSeconds();
   return s;
 }
 
@@ -346,6 +348,7 @@ RunResult RunOnce(SystemDriver& driver, const Workload& workload, const Settings
   result.tool_cpu_seconds = b.self_cpu - a.self_cpu;
   result.others_cpu_seconds = (b.machine_busy - a.machine_busy) - result.server_cpu_seconds -
                               result.tool_cpu_seconds;
+  result.steal_seconds = b.machine_steal - a.machine_steal;
   result.ok = result.accepted_total > 0;
   if (!result.ok && result.error.empty()) result.error = "nothing was accepted";
   return result;
@@ -416,9 +419,13 @@ void PrintRun(const RunResult& r, int run, int runs) {
                 threads.c_str());
   }
   std::printf("  rest of machine load tool %.2f cores; everything else %.2f cores (other users, "
-              "perf)\n",
+              "perf), of which hypervisor steal %.2f cores%s\n",
               r.tool_cpu_seconds / r.window_seconds,
-              std::max(0.0, r.others_cpu_seconds / r.window_seconds));
+              std::max(0.0, r.others_cpu_seconds / r.window_seconds),
+              r.steal_seconds / r.window_seconds,
+              r.steal_seconds / r.window_seconds > 0.1
+                  ? " (other VMs took CPU from this one: figures are understated)"
+                  : "");
 }
 
 double Median(std::vector<double> v) {
@@ -475,6 +482,8 @@ void PrintSummary(const std::vector<std::string>& systems,
       {"others' CPU (cores)",
        [](const RunResult& r) { return std::max(0.0, r.others_cpu_seconds / r.window_seconds); },
        cores, false},
+      {"hypervisor steal (cores)",
+       [](const RunResult& r) { return r.steal_seconds / r.window_seconds; }, cores, false},
   };
   std::printf("\n== Summary: %s of %d run%s; %s ==\n", runs > 1 ? "median" : "result", runs,
               runs > 1 ? "s" : "", load.c_str());

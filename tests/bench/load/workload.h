@@ -156,7 +156,8 @@ struct RunResult {
   FsyncCount fsyncs;
   double server_cpu_seconds = 0;  // in the window
   double tool_cpu_seconds = 0;
-  double others_cpu_seconds = 0;  // the rest of the machine (other users, strace, perf)
+  double others_cpu_seconds = 0;  // the rest of the machine (other users, strace, perf, steal)
+  double steal_seconds = 0;       // of which the hypervisor took (CPU time lost to other VMs)
   uint64_t server_hwm_kb = 0;
   uint64_t server_rss_kb = 0;
   uint64_t sealed_live = 0;  // envelopes sealed during the run because the corpus ran out

@@ -9,6 +9,7 @@
 #include "broker/concern/plan_drift_monitor.h"
 #include "broker/config/broker_config.h"
 #include "broker/storage/sqlite_store.h"
+#include "clients/protocol/identifiers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fakes/fake_clock.h"
@@ -528,32 +529,118 @@ TEST_F(ConcernTest, EventsWaitingForOneChildAreEvaluatedTogetherNotOneByOne) {
   EXPECT_LE(evaluations.load(), 6);
 }
 
+// The i-th of a few hundred valid NHS numbers for other children.
+std::string OtherChild(int i) {
+  for (int base = 943'470'000 + i * 10;; ++base) {
+    std::string digits = absl::StrCat(base);
+    if (auto check = protocol::NhsCheckDigit(digits)) return absl::StrCat(digits, *check);
+  }
+}
+
 TEST_F(ConcernTest, ASubjectWaitingForEvaluationDoesNotKeepItsNotification) {
   // Under load up to 20,000 subjects wait; each must not hold its event's whole notification
   // (that was most of the broker's memory growth during a million-notification backlog).
-  absl::Notification first_turn_done;
-  absl::Notification release;
+  // One turn gathers 65 children and evaluates 64; the 65th waits for the next turn, which is
+  // held at its start while the test looks.
   std::atomic<int> turns{0};
+  absl::Notification all_queued, next_turn_held, release;
   watcher_ = std::make_unique<CumulativeConcernWatcher>(
       *store_, children_.get(), nodes_, sink_, clock_, [&] {
-        if (turns++ == 1) {  // the second turn: the first evaluated one subject, one waits
-          first_turn_done.Notify();
+        const int turn = turns++;
+        if (turn == 0) all_queued.WaitForNotification();
+        if (turn == 2) {
+          next_turn_held.Notify();
           release.WaitForNotification();
         }
         return policy_;
       });
-  AcceptedEvent about_child = Accept("gp-riverside", kWnb);
-  AcceptedEvent about_sibling = Accept("gp-riverside", kWnb, {kSibling});
-  std::weak_ptr<const safeguard::v1::Notification> sibling_notification =
-      about_sibling.notification;
-  watcher_->OnAccepted(std::move(about_child));
-  watcher_->OnAccepted(std::move(about_sibling));
-  ASSERT_TRUE(first_turn_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  EXPECT_TRUE(sibling_notification.expired())
+  std::vector<AcceptedEvent> events;
+  for (int i = 0; i < 65; ++i) events.push_back(Accept("gp-riverside", kWnb, {OtherChild(i)}));
+  std::weak_ptr<const safeguard::v1::Notification> waiting = events.back().notification;
+  watcher_->OnAccepted(AcceptedEvent{});  // nothing to evaluate; its turn holds the watcher
+  while (turns.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  for (AcceptedEvent& e : events) watcher_->OnAccepted(std::move(e));
+  events.clear();
+  all_queued.Notify();
+  ASSERT_TRUE(next_turn_held.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(waiting.expired())
       << "the waiting subject still holds the notification it was gathered from";
   release.Notify();
   watcher_->Drain();
-  EXPECT_EQ(turns.load(), 2);  // the sibling was evaluated too, in the second turn
+  EXPECT_EQ(turns.load(), 3);
+}
+
+// Holds every notice until told, then passes them to the store.
+class HoldingSink final : public ConcernSink {
+ public:
+  explicit HoldingSink(ConcernSink& next) : next_(next) {}
+  void Raise(safeguard::v1::Notification notice, protocol::NodeType reported_by,
+             std::vector<routing::ResolvedRecipient> targets, Done done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back({std::move(notice), reported_by, std::move(targets), std::move(done)});
+  }
+  bool AwaitHeld(size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return enough();
+  }
+  void ReleaseAll() {
+    std::vector<Held> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (Held& h : held) {
+      next_.Raise(std::move(h.notice), h.reported_by, std::move(h.targets), std::move(h.done));
+    }
+  }
+
+ private:
+  struct Held {
+    safeguard::v1::Notification notice;
+    protocol::NodeType reported_by;
+    std::vector<routing::ResolvedRecipient> targets;
+    Done done;
+  };
+  ConcernSink& next_;
+  absl::Mutex mu_;
+  std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(ConcernTest, NoticesForSeveralChildrenAreSentTogetherNotOneAfterAnother) {
+  // Two children each meet the rule in the same turn: both notices are in flight at once (they
+  // share the store's commit), instead of the second waiting for the first to be durable.
+  HoldingSink holding(sink_);
+  std::atomic<int> turns{0};
+  absl::Notification all_queued;
+  watcher_ = std::make_unique<CumulativeConcernWatcher>(
+      *store_, children_.get(), nodes_, holding, clock_, [&] {
+        if (turns++ == 0) all_queued.WaitForNotification();
+        return policy_;
+      });
+  std::vector<AcceptedEvent> events;
+  for (const char* child : {kChild, kSibling}) {
+    events.push_back(Accept("gp-riverside", kWnb, {child}));
+    events.push_back(Accept("school-oakfield", kAbsence, {child}));
+    events.push_back(Accept("gp-riverside", kWnb, {child}));
+  }
+  watcher_->OnAccepted(AcceptedEvent{});  // nothing to evaluate; its turn holds the watcher
+  while (turns.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  for (AcceptedEvent& e : events) watcher_->OnAccepted(std::move(e));
+  all_queued.Notify();
+  const bool together = holding.AwaitHeld(2, absl::Seconds(5));
+  holding.ReleaseAll();
+  if (!together) {  // the watcher waited for the first: let it go on to the second
+    holding.AwaitHeld(1, absl::Seconds(5));
+    holding.ReleaseAll();
+  }
+  watcher_->Drain();
+  EXPECT_TRUE(together) << "the second child's notice waited for the first to be durable";
+  auto sent = sink_.sent();
+  ASSERT_THAT(sent, SizeIs(2));
+  EXPECT_NE(sent[0].notice.subjects(0).identifiers(0).value(),
+            sent[1].notice.subjects(0).identifiers(0).value());
 }
 
 // --- Plan drift.
