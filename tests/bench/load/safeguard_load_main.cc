@@ -376,6 +376,12 @@ void PrintRun(const RunResult& r, int run, int runs) {
   for (const auto& [what, count] : r.failures) {
     std::printf("    failure x%s: %s\n", FormatCount(count).c_str(), what.c_str());
   }
+  if (r.other_deliveries > 0) {
+    std::printf("  also delivered  %s notices the broker raised itself (cumulative concern and the "
+                "like): %.1f per 100 accepted, each sealed, verified, stored and delivered\n",
+                FormatCount(r.other_deliveries).c_str(),
+                r.accepted_total > 0 ? 100.0 * r.other_deliveries / r.accepted_total : 0.0);
+  }
   std::printf("  submit→ack      p50 %s  p99 %s  p99.9 %s  max %s  (%s samples)\n",
               FormatLatency(r.ack_p50).c_str(), FormatLatency(r.ack_p99).c_str(),
               FormatLatency(r.ack_p999).c_str(), FormatLatency(r.ack_max).c_str(),
@@ -419,12 +425,12 @@ void PrintRun(const RunResult& r, int run, int runs) {
                 threads.c_str());
   }
   std::printf("  rest of machine load tool %.2f cores; everything else %.2f cores (other users, "
-              "perf), of which hypervisor steal %.2f cores%s\n",
+              "perf, and the hypervisor's steal, alone %.2f cores%s)\n",
               r.tool_cpu_seconds / r.window_seconds,
               std::max(0.0, r.others_cpu_seconds / r.window_seconds),
               r.steal_seconds / r.window_seconds,
               r.steal_seconds / r.window_seconds > 0.1
-                  ? " (other VMs took CPU from this one: figures are understated)"
+                  ? ": other VMs took CPU from this one, so figures are understated"
                   : "");
 }
 

@@ -184,18 +184,33 @@ int Workload::RecipientOf(int s, uint64_t n) const {
 
 namespace {
 
-// A valid NHS number (modulus 11) for the i-th child of the load's population: each
-// notification is about one of 100,000 children, as in a real partnership, rather than all about
-// one (which would make per-child work such as the cumulative-concern rules pathological).
+// A valid NHS number (modulus 11) for the i-th child of the load's population of 10 million
+// (about England's children). Each notification is about a child drawn at random from it
+// (ChildOf), as in a real partnership, rather than all about one (which made per-child work such
+// as the cumulative-concern rules pathological) or, as until 2026-12-07, about one of 100,000
+// with every sender's n-th notification about neighbouring children: then each child was
+// reported by all 8 senders within milliseconds, the rule "3 missed contacts from 2 agencies"
+// was met for most children, and a run measured the broker's concern notices more than the
+// senders' notifications.
 std::string ChildNhsNumber(uint64_t i) {
-  constexpr uint64_t kChildren = 100'000;
-  uint64_t base = 400'000'000 + (i % kChildren) * 997;
+  constexpr uint64_t kChildren = 10'000'000;
+  uint64_t base = 400'000'000 + (i % kChildren) * 11;
   for (;; ++base) {
     std::string digits = absl::StrCat(base);
     std::optional<int> check = protocol::NhsCheckDigit(digits);
     if (!check) continue;
     return absl::StrCat(digits, *check);
   }
+}
+
+// The child of sender s's n-th notification (which = 0), or of its second subject (which = 1):
+// spread evenly over the population (splitmix64), independently for each sender.
+uint64_t ChildOf(int s, uint64_t n, uint64_t which) {
+  uint64_t z = (static_cast<uint64_t>(s) << 40) ^ (n << 1) ^ which;
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 }  // namespace
@@ -212,7 +227,7 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
   child->set_area(absl::StrCat("a", r >= 0 ? r + 1 : 1));
   auto* id = child->add_identifiers();
   id->set_scheme(safeguard::v1::IDENTIFIER_SCHEME_NHS_NUMBER);
-  id->set_value(ChildNhsNumber(static_cast<uint64_t>(s) * 1'000'003 + n));
+  id->set_value(ChildNhsNumber(ChildOf(s, n, 0)));
   if (settings_.scenario == Scenario::kBacklog) {
     auto* other = notification.add_subjects();
     other->set_area("offline");
@@ -221,7 +236,7 @@ safeguard::v1::Notification Workload::MakeNotification(int s, uint64_t n) const 
     // Another child of the population, as in a real partnership (one child named in all of
     // a million notifications would measure the cumulative-concern rules on a pathological
     // child, not the offline mailbox's backlog).
-    other_id->set_value(ChildNhsNumber(static_cast<uint64_t>(s) * 1'000'003 + n + 50'000));
+    other_id->set_value(ChildNhsNumber(ChildOf(s, n, 1)));
   }
   notification.set_summary(summary_filler_.empty() ? std::string("Not brought to appointment")
                                                    : summary_filler_);
@@ -297,6 +312,7 @@ void FillFromTracker(const Tracker& tracker, RunResult& result) {
   result.delivery_p999 = tracker.delivery_latency.Quantile(0.999);
   result.delivery_max = tracker.delivery_latency.max();
   result.delivered_total = tracker.delivered_total.load();
+  result.other_deliveries = tracker.delivered_unknown.load();
   result.delivery_rate = tracker.delivered_in_window.load() / result.window_seconds;
   result.acknowledged_total = tracker.acknowledged_total.load();
 }

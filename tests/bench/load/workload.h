@@ -152,6 +152,8 @@ struct RunResult {
   uint64_t delivery_samples = 0;
   double delivery_rate = 0;  // deliveries received in the window / window seconds
   uint64_t delivered_total = 0;
+  // Deliveries the load did not send: the broker's own notices (cumulative concern, ...).
+  uint64_t other_deliveries = 0;
   uint64_t acknowledged_total = 0;
   FsyncCount fsyncs;
   double server_cpu_seconds = 0;  // in the window
