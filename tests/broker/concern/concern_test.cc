@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "broker/concern/cumulative_concern_watcher.h"
@@ -543,11 +544,19 @@ TEST_F(ConcernTest, ASubjectWaitingForEvaluationDoesNotKeepItsNotification) {
   // One turn gathers 65 children and evaluates 64; the 65th waits for the next turn, which is
   // held at its start while the test looks.
   std::atomic<int> turns{0};
-  absl::Notification all_queued, next_turn_held, release;
+  absl::Notification first_turn, all_queued, next_turn_held, release;
+  absl::Cleanup never_stuck = [&] {  // a failed assertion must not leave the watcher held
+    for (absl::Notification* n : {&all_queued, &release}) {
+      if (!n->HasBeenNotified()) n->Notify();
+    }
+  };
   watcher_ = std::make_unique<CumulativeConcernWatcher>(
       *store_, children_.get(), nodes_, sink_, clock_, [&] {
         const int turn = turns++;
-        if (turn == 0) all_queued.WaitForNotification();
+        if (turn == 0) {
+          first_turn.Notify();
+          all_queued.WaitForNotification();
+        }
         if (turn == 2) {
           next_turn_held.Notify();
           release.WaitForNotification();
@@ -558,7 +567,7 @@ TEST_F(ConcernTest, ASubjectWaitingForEvaluationDoesNotKeepItsNotification) {
   for (int i = 0; i < 65; ++i) events.push_back(Accept("gp-riverside", kWnb, {OtherChild(i)}));
   std::weak_ptr<const safeguard::v1::Notification> waiting = events.back().notification;
   watcher_->OnAccepted(AcceptedEvent{});  // nothing to evaluate; its turn holds the watcher
-  while (turns.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(first_turn.WaitForNotificationWithTimeout(absl::Seconds(30)));
   for (AcceptedEvent& e : events) watcher_->OnAccepted(std::move(e));
   events.clear();
   all_queued.Notify();
@@ -613,10 +622,18 @@ TEST_F(ConcernTest, NoticesForSeveralChildrenAreSentTogetherNotOneAfterAnother) 
   // share the store's commit), instead of the second waiting for the first to be durable.
   HoldingSink holding(sink_);
   std::atomic<int> turns{0};
-  absl::Notification all_queued;
+  absl::Notification first_turn, all_queued;
+  absl::Cleanup never_stuck = [&] {  // a failed assertion must not leave the watcher held
+    if (!all_queued.HasBeenNotified()) all_queued.Notify();
+    holding.ReleaseAll();
+    watcher_.reset();  // it uses `holding`, which goes with this test
+  };
   watcher_ = std::make_unique<CumulativeConcernWatcher>(
       *store_, children_.get(), nodes_, holding, clock_, [&] {
-        if (turns++ == 0) all_queued.WaitForNotification();
+        if (turns++ == 0) {
+          first_turn.Notify();
+          all_queued.WaitForNotification();
+        }
         return policy_;
       });
   std::vector<AcceptedEvent> events;
@@ -626,7 +643,7 @@ TEST_F(ConcernTest, NoticesForSeveralChildrenAreSentTogetherNotOneAfterAnother) 
     events.push_back(Accept("gp-riverside", kWnb, {child}));
   }
   watcher_->OnAccepted(AcceptedEvent{});  // nothing to evaluate; its turn holds the watcher
-  while (turns.load() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(first_turn.WaitForNotificationWithTimeout(absl::Seconds(30)));
   for (AcceptedEvent& e : events) watcher_->OnAccepted(std::move(e));
   all_queued.Notify();
   const bool together = holding.AwaitHeld(2, absl::Seconds(5));
