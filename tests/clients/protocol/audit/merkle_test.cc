@@ -118,7 +118,7 @@ class Rfc6962VectorsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     std::ifstream in(SAFEGUARD_RFC6962_VECTORS);
     ASSERT_TRUE(in) << "cannot open " << SAFEGUARD_RFC6962_VECTORS
-                    << " (shared/ must sit beside the clone)";
+                    << " (a copy of shared/testdata/rfc6962-vectors.json)";
     std::stringstream text;
     text << in.rdbuf();
     vectors_ = new google::protobuf::Struct;
