@@ -222,14 +222,6 @@ double SelfCpuSeconds() {
          (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-double MachineStealSeconds() {
-  std::string stat = ReadFileOrEmpty("/proc/stat");
-  absl::string_view line = absl::string_view(stat).substr(0, stat.find('\n'));
-  std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  uint64_t steal = 0;  // cpu user nice system idle iowait irq softirq steal ...
-  if (fields.size() > 8) (void)absl::SimpleAtoi(fields[8], &steal);
-  return static_cast<double>(steal) / sysconf(_SC_CLK_TCK);
-}
 
 double MeasureP256VerifyRate(absl::Duration for_how_long) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
@@ -258,19 +250,33 @@ double MeasureP256VerifyRate(absl::Duration for_how_long) {
   return static_cast<double>(verified) / absl::ToDoubleSeconds(elapsed);
 }
 
-double MachineBusySeconds() {
+namespace {
+// The machine-wide CPU line of /proc/stat in seconds summed over CPUs:
+// user nice system idle iowait irq softirq steal (index 0..7; missing fields are 0).
+std::array<double, 8> MachineCpuSeconds() {
   std::string stat = ReadFileOrEmpty("/proc/stat");
   absl::string_view line = absl::string_view(stat).substr(0, stat.find('\n'));
   std::vector<absl::string_view> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  // cpu user nice system idle iowait irq softirq steal ...
-  uint64_t busy = 0;
-  for (size_t i = 1; i < fields.size() && i <= 8; ++i) {
+  std::array<double, 8> out{};
+  for (size_t i = 1; i < fields.size() && i <= out.size(); ++i) {
     uint64_t v = 0;
     (void)absl::SimpleAtoi(fields[i], &v);
-    if (i != 4 && i != 5) busy += v;
+    out[i - 1] = static_cast<double>(v) / sysconf(_SC_CLK_TCK);
   }
-  return static_cast<double>(busy) / sysconf(_SC_CLK_TCK);
+  return out;
 }
+}  // namespace
+
+double MachineBusySeconds() {
+  std::array<double, 8> cpu = MachineCpuSeconds();
+  double busy = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (i != 3 && i != 4) busy += cpu[i];  // all but idle and iowait
+  }
+  return busy;
+}
+
+double MachineStealSeconds() { return MachineCpuSeconds()[7]; }
 
 // ---------------------------------------------------------------------------------------------
 // Processes

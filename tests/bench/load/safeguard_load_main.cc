@@ -855,8 +855,7 @@ int Main() {
   if (verify_rate > 0 && !results["broker"].empty()) {
     std::vector<double> accepted;
     for (const RunResult& r : results["broker"]) accepted.push_back(r.throughput);
-    std::sort(accepted.begin(), accepted.end());
-    const double median = accepted[accepted.size() / 2];
+    const double median = Median(accepted);  // as in the summary
     std::printf("broker: %s/s is %.0f%% of this machine's P-256 verify rate on all cores "
                 "(%s/s on one core; the issue's target of 10,000/s was set where it is ~18,000/s)\n",
                 FormatCount(median).c_str(), 100.0 * median / (verify_rate * cores),
