@@ -140,6 +140,12 @@ absl::StatusOr<BrokerConfig> ParseBrokerConfig(const std::string& text, const st
   if (limits->max_clock_skew_seconds() == 0) {
     limits->set_max_clock_skew_seconds(kDefaultMaxClockSkewSeconds);
   }
+  if (limits->max_submits_in_flight() == 0) {
+    limits->set_max_submits_in_flight(2 * limits->max_commit_batch());
+  }
+  if (limits->max_concurrent_streams() == 0) {
+    limits->set_max_concurrent_streams(kDefaultMaxConcurrentStreams);
+  }
   Tls* tls = config.mutable_tls();
   if (tls->reload_interval_seconds() == 0) {
     tls->set_reload_interval_seconds(kDefaultReloadIntervalSeconds);

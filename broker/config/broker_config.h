@@ -15,6 +15,7 @@ inline constexpr uint32_t kDefaultMaxCommitBatch = 512;
 inline constexpr uint32_t kDefaultMaxSubscriptionsPerNode = 16;
 inline constexpr uint32_t kDefaultReloadIntervalSeconds = 60;
 inline constexpr uint32_t kDefaultMaxClockSkewSeconds = 300;
+inline constexpr uint32_t kDefaultMaxConcurrentStreams = 128;
 
 // Parses `text` (whose file name `path` is used in messages and to resolve relative paths),
 // applies defaults and checks it. Errors name the file, line and what to fix, e.g.

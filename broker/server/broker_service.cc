@@ -10,6 +10,7 @@
 #include <deque>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -374,6 +375,16 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   if (node.type == protocol::NodeType::kAuditor) {
     return refuse(absl::PermissionDeniedError("auditor nodes may not send notifications"));
   }
+  // Admission control, before any work: an overloaded broker answers at once instead of
+  // queueing without bound. Not an audit-log entry: nothing was read, decided or shared, and
+  // the sender retries the same envelope.
+  if (!TakeSubmitPlace()) {
+    return FinishNow(context, absl::UnavailableError(absl::StrCat(
+        "the broker is at capacity (", options_.max_submits_in_flight,
+        " notifications being accepted); nothing was stored: retry the same envelope after a "
+        "short back-off (the SDK does)")));
+  }
+  absl::Cleanup release_place = [this] { ReleaseSubmitPlace(); };
   if (!request->has_envelope()) {
     return refuse(absl::InvalidArgumentError(
         "envelope: is missing; sign the notification with the SDK or safeguardctl "
@@ -415,8 +426,10 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
   Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request->envelope(),
                       *std::move(opened)};
   Admit(std::move(admission),
-        [this, reactor, response, sender = &node, digest = refused_digest](
+        [this, reactor, response, sender = &node, digest = refused_digest,
+         release_place = std::move(release_place)](
             absl::StatusOr<safeguard::v1::SubmitResponse> result) mutable {
+          std::move(release_place).Invoke();
           if (!result.ok()) {
             if (absl::IsInvalidArgument(result.status())) {
               RecordRefusal(sender, digest, result.status());
@@ -428,6 +441,30 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
           reactor->Finish(grpc::Status::OK);
         });
   return reactor;
+}
+
+bool BrokerService::TakeSubmitPlace() {
+  const int limit = options_.max_submits_in_flight;
+  if (limit <= 0) return true;
+  if (submits_in_flight_.fetch_add(1, std::memory_order_relaxed) < limit) return true;
+  submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  // One warning per 10 s at most, with how many were turned away since the last.
+  refused_at_capacity_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t now_ns = absl::GetCurrentTimeNanos();
+  int64_t logged_ns = capacity_logged_ns_.load(std::memory_order_relaxed);
+  if (now_ns - logged_ns >= 10'000'000'000 &&
+      capacity_logged_ns_.compare_exchange_strong(logged_ns, now_ns)) {
+    SAFEGUARD_LOG_WARN("at capacity: refused ", refused_at_capacity_.exchange(0),
+                       " Submit(s) with UNAVAILABLE since the last warning (",
+                       limit, " in flight; limits.max_submits_in_flight)");
+  }
+  return false;
+}
+
+void BrokerService::ReleaseSubmitPlace() {
+  if (options_.max_submits_in_flight > 0) {
+    submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 void BrokerService::SubmitFromBroker(

@@ -3,6 +3,7 @@
 #ifndef SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 #define SAFEGUARD_BROKER_SERVER_BROKER_SERVICE_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,6 +65,12 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
     // Told of every notification accepted from an agency (not the broker's own notices, not
     // retries), on a worker thread after the commit. Must not block: queue the work.
     std::function<void(const AcceptedNotification&)> on_accepted;
+    // Admission control: the most agencies' Submits being verified, decided, stored and
+    // receipted at once. Above it Submit is refused with UNAVAILABLE before any work is done,
+    // and the sender retries with the same envelope (the SDK does, with back-off), so the
+    // broker's memory and the wait for a commit stay bounded however much is offered.
+    // 0: unbounded. The broker's own notices are never refused.
+    int max_submits_in_flight = 0;
   };
 
   BrokerService(const identity::NodeRegistry& registry, identity::TrustStore& trust,
@@ -130,6 +137,10 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   // The caller's node, or UNAUTHENTICATED (details go to the log, not to the caller).
   absl::StatusOr<const identity::NodeInfo*> Authenticate(grpc::CallbackServerContext* context);
 
+  // Takes one of the max_submits_in_flight places, or returns false when none is free.
+  bool TakeSubmitPlace();
+  void ReleaseSubmitPlace();
+
   const identity::NodeRegistry& registry_;
   identity::TrustStore& trust_;
   storage::Store& store_;
@@ -141,6 +152,10 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   std::string broker_id_;
   // Signs receipts, several at once under load (null without options_.receipt_signer).
   std::unique_ptr<ReceiptBatcher> receipts_;
+  // Agencies' Submits admitted and not yet answered; refusals at capacity not yet logged.
+  std::atomic<int> submits_in_flight_{0};
+  std::atomic<uint64_t> refused_at_capacity_{0};
+  std::atomic<int64_t> capacity_logged_ns_{0};
   // Mailbox reads and receipt signing: work that must not run on gRPC's or the store's threads.
   // Declared last: its threads stop before anything they use goes.
   WorkQueue workers_{2};

@@ -238,7 +238,8 @@ int Run() {
            [&concern_watcher](const safeguard::server::AcceptedNotification& a) {
              concern_watcher.OnAccepted({a.sequence, a.accepted_at, a.sender, a.sender_type,
                                          a.sender_area, a.notification});
-           }});
+           },
+       .max_submits_in_flight = static_cast<int>(config->limits().max_submits_in_flight())});
   concern_sink.set_service(&service);
   safeguard::server::AuditService audit_service(registry, **audit_keys, *checkpointer,
                                                 **audit_reader, **store);
@@ -272,6 +273,9 @@ int Run() {
   // Agencies' systems keep idle streams open; let them ping every 20 s to keep NAT state.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Admission control on each connection: a client with more calls waits for a free stream.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config->limits().max_concurrent_streams()));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return Fail(absl::UnavailableError(absl::StrCat(
