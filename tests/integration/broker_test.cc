@@ -242,6 +242,76 @@ TEST_F(BrokerTest, RetryWithSameKeyReturnsOriginalAndDeliversOnce) {
   EXPECT_THAT(conflict.status().message(), HasSubstr("different content"));
 }
 
+// Admission control: offered more than limits.max_submits_in_flight at once, the broker refuses
+// the excess with UNAVAILABLE before doing any work, stores none of it, and accepts each of them
+// when it is retried with the same key; nothing is lost or delivered twice.
+TEST(AdmissionControlTest, SubmitsBeyondCapacityAreRefusedUnavailableAndAcceptedOnRetry) {
+  TestPartnership partnership(DefaultNodes(), "limits { max_submits_in_flight: 1 }");
+  partnership.StartBroker();
+  constexpr int kSenders = 16;
+  constexpr int kEach = 4;
+  auto key = [](int s, int i) { return absl::StrCat("capacity-", s, "-", i); };
+  // Made once: a retry is the same notification (ExampleNotification stamps the time).
+  std::vector<std::vector<safeguard::v1::Notification>> notifications(kSenders);
+  for (int s = 0; s < kSenders; ++s) {
+    for (int i = 0; i < kEach; ++i) {
+      notifications[s].push_back(ExampleNotification());
+      notifications[s].back().set_idempotency_key(key(s, i));
+    }
+  }
+  std::vector<std::vector<absl::Status>> first(kSenders);
+  std::vector<std::thread> threads;
+  std::atomic<bool> go{false};
+  for (int s = 0; s < kSenders; ++s) {
+    threads.emplace_back([&, s] {
+      auto gp = partnership.Client("gp-riverside");  // its own connection, no retries
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kEach; ++i) first[s].push_back(gp->Submit(notifications[s][i]).status());
+    });
+  }
+  go.store(true);
+  for (auto& t : threads) t.join();
+
+  int accepted = 0;
+  int refused = 0;
+  for (const auto& statuses : first) {
+    for (const absl::Status& status : statuses) {
+      if (status.ok()) {
+        ++accepted;
+      } else {
+        ++refused;
+        EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+        EXPECT_THAT(status.message(), HasSubstr("at capacity"));
+        EXPECT_THAT(status.message(), HasSubstr("retry the same envelope"));
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0) << "16 connections submitting at once never exceeded a capacity of 1";
+
+  auto fd = partnership.Client("fd-swindon");
+  auto from_gp = [&] {
+    std::set<std::string> keys;
+    for (const Delivery& d : Backlog(*fd)) {
+      if (d.sender_node_id() == "gp-riverside") keys.insert(d.notification().idempotency_key());
+    }
+    return keys;
+  };
+  EXPECT_EQ(from_gp().size(), static_cast<size_t>(accepted)) << "a refused Submit was stored";
+
+  // Everything again, with the SDK's retries: each is accepted once, the earlier ones as retries.
+  auto patient = partnership.Client("gp-riverside", /*max_attempts=*/10);
+  for (int s = 0; s < kSenders; ++s) {
+    for (int i = 0; i < kEach; ++i) {
+      auto sent = patient->Submit(notifications[s][i]);
+      ASSERT_TRUE(sent.ok()) << sent.status();
+      EXPECT_EQ(sent->duplicate(), first[s][i].ok()) << key(s, i);
+    }
+  }
+  EXPECT_EQ(from_gp().size(), static_cast<size_t>(kSenders * kEach));
+  EXPECT_THAT(partnership.broker_log(), HasSubstr("at capacity: refused"));
+}
+
 TEST_F(BrokerTest, MalformedNotificationIsRefusedNamingTheField) {
   auto gp = partnership_.Client("gp-riverside");
   auto signer = partnership_.SignerFor("gp-riverside");
