@@ -28,6 +28,23 @@ TEST(BrokerConfigTest, ValidConfigGetsDefaultsAndResolvedPaths) {
   EXPECT_EQ(c->tls().reload_interval_seconds(), kDefaultReloadIntervalSeconds);
 }
 
+TEST(BrokerConfigTest, AdmissionLimitsDefaultToTwoCommitBatchesAnd128StreamsPerConnection) {
+  auto c = ParseBrokerConfig(kValid, "broker.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->limits().max_submits_in_flight(), 2 * kDefaultMaxCommitBatch);
+  EXPECT_EQ(c->limits().max_concurrent_streams(), kDefaultMaxConcurrentStreams);
+  auto larger = ParseBrokerConfig(std::string(kValid) + "limits { max_commit_batch: 2048 }",
+                                  "broker.conf");
+  ASSERT_TRUE(larger.ok()) << larger.status();
+  EXPECT_EQ(larger->limits().max_submits_in_flight(), 4096u);
+  auto set = ParseBrokerConfig(
+      std::string(kValid) + "limits { max_submits_in_flight: 50 max_concurrent_streams: 8 }",
+      "broker.conf");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->limits().max_submits_in_flight(), 50u);
+  EXPECT_EQ(set->limits().max_concurrent_streams(), 8u);
+}
+
 TEST(BrokerConfigTest, SyntaxErrorsGiveFileLineAndColumn) {
   std::string text = std::string(kValid) + "nodez { id: \"x\" }\n";
   auto c = ParseBrokerConfig(text, "broker.conf");
