@@ -445,14 +445,14 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
 
 bool BrokerService::TakeSubmitPlace() {
   const int limit = options_.max_submits_in_flight;
-  if (limit <= 0) return true;
-  if (submits_in_flight_.fetch_add(1, std::memory_order_relaxed) < limit) return true;
+  const int before = submits_in_flight_.fetch_add(1, std::memory_order_relaxed);
+  if (limit <= 0 || before < limit) return true;
   submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
   // One warning per 10 s at most, with how many were turned away since the last.
   refused_at_capacity_.fetch_add(1, std::memory_order_relaxed);
-  const int64_t now_ns = absl::GetCurrentTimeNanos();
+  const int64_t now_ns = absl::ToUnixNanos(clock_.Now());
   int64_t logged_ns = capacity_logged_ns_.load(std::memory_order_relaxed);
-  if (now_ns - logged_ns >= 10'000'000'000 &&
+  if (now_ns - logged_ns >= absl::ToInt64Nanoseconds(absl::Seconds(10)) &&
       capacity_logged_ns_.compare_exchange_strong(logged_ns, now_ns)) {
     SAFEGUARD_LOG_WARN("at capacity: refused ", refused_at_capacity_.exchange(0),
                        " Submit(s) with UNAVAILABLE since the last warning (",
@@ -462,9 +462,7 @@ bool BrokerService::TakeSubmitPlace() {
 }
 
 void BrokerService::ReleaseSubmitPlace() {
-  if (options_.max_submits_in_flight > 0) {
-    submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void BrokerService::SubmitFromBroker(

@@ -137,7 +137,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   // The caller's node, or UNAUTHENTICATED (details go to the log, not to the caller).
   absl::StatusOr<const identity::NodeInfo*> Authenticate(grpc::CallbackServerContext* context);
 
-  // Takes one of the max_submits_in_flight places, or returns false when none is free.
+  // Takes one of the max_submits_in_flight places (always, when unbounded), or returns false
+  // when none is free; every place taken is given back with ReleaseSubmitPlace.
   bool TakeSubmitPlace();
   void ReleaseSubmitPlace();
 
@@ -152,7 +153,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   std::string broker_id_;
   // Signs receipts, several at once under load (null without options_.receipt_signer).
   std::unique_ptr<ReceiptBatcher> receipts_;
-  // Agencies' Submits admitted and not yet answered; refusals at capacity not yet logged.
+  // Agencies' Submits admitted and not yet answered (counted even when unbounded); refusals
+  // at capacity not yet logged, and when the last warning was (clock_, Unix ns).
   std::atomic<int> submits_in_flight_{0};
   std::atomic<uint64_t> refused_at_capacity_{0};
   std::atomic<int64_t> capacity_logged_ns_{0};
