@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "clients/protocol/envelope.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/bench/load/driver.h"
 
@@ -39,6 +40,7 @@ class BrokerDriver final : public SystemDriver {
   }
 
   absl::Status Setup(int run_index) override {
+    closing_.store(false);
     const Partnership& p = workload_.partnership();
     address_ = target_.address;
     if (address_.empty()) {
@@ -132,6 +134,11 @@ class BrokerDriver final : public SystemDriver {
     for (int i = 0; i < 1000 && tracker && tracker->in_flight.load() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    // Submits still waiting to retry give up when their back-off ends (at most 5 s).
+    closing_.store(true);
+    for (int i = 0; i < 600 && tracker && tracker->in_flight.load() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     for (auto& r : recipients_) r->Cancel();
     for (auto& t : subscribers_) t.join();
     subscribers_.clear();
@@ -169,13 +176,20 @@ class BrokerDriver final : public SystemDriver {
 
  private:
   struct Call {
-    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientContext> context;  // a new one per attempt
     SubmitRequest owned;  // live-sealed requests
     const SubmitRequest* request = nullptr;
     SubmitResponse response;
     int sender = 0;
     int64_t intended = 0;
+    int attempts = 0;
+    absl::Duration backoff = kInitialBackoff;
+    grpc::Alarm retry;  // a refusal at capacity waits here, as the SDK sleeps
   };
+  // As client::BrokerClient: UNAVAILABLE is retried with the same envelope after 100 ms,
+  // doubling to at most 5 s, so a refusal at capacity shows as latency, not as a failure.
+  static constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
+  static constexpr int kMaxAttempts = 5;  // BrokerClientOptions::max_attempts
 
   void Issue(int s, uint64_t n, int64_t intended) {
     Tracker* tracker = tracker_.load();
@@ -194,28 +208,51 @@ class BrokerDriver final : public SystemDriver {
       call->request = &call->owned;
       if (settings_.seal == SealMode::kAhead) sealed_live_.fetch_add(1);
     }
-    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     tracker->NoteSend(s, n, intended);
     tracker->in_flight.fetch_add(1);
-    senders_[s]->stub().async()->Submit(
-        &call->context, call->request, &call->response,
+    Send(call, tracker);
+  }
+
+  void Send(Call* call, Tracker* tracker) {
+    call->context = std::make_unique<grpc::ClientContext>();
+    call->context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ++call->attempts;
+    senders_[call->sender]->stub().async()->Submit(
+        call->context.get(), call->request, &call->response,
         [this, call, tracker](grpc::Status status) {
           int64_t done = NowNs();
-          if (status.ok() && settings_.verify_receipts) status = VerifyReceipt(*call);
-          if (status.ok()) {
-            tracker->OnAccepted(call->intended, done);
-          } else {
-            tracker->OnFailed(absl::StrCat("grpc ", status.error_code(), ": ",
-                                           status.error_message().substr(0, 80)),
-                              call->intended, done);
+          if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+              call->attempts < kMaxAttempts) {
+            tracker->refused_unavailable.fetch_add(1, std::memory_order_relaxed);
+            call->retry.Set(std::chrono::system_clock::now() + absl::ToChronoMicroseconds(call->backoff),
+                            [this, call, tracker](bool) {
+                              if (!closing_.load()) return Send(call, tracker);
+                              Finish(call, tracker,
+                                     grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                  "still refused when the run ended"));
+                            });
+            call->backoff = std::min(call->backoff * 2, absl::Seconds(5));
+            return;
           }
-          int sender = call->sender;
-          delete call;
-          // Completed() may issue the next send; only then is this one no longer in flight,
-          // so Teardown (which waits for none in flight) never races the generator.
-          if (generator_) generator_->Completed(sender);
-          tracker->in_flight.fetch_sub(1);
+          if (status.ok() && settings_.verify_receipts) status = VerifyReceipt(*call);
+          Finish(call, tracker, status, done);
         });
+  }
+
+  void Finish(Call* call, Tracker* tracker, const grpc::Status& status, int64_t done = NowNs()) {
+    if (status.ok()) {
+      tracker->OnAccepted(call->intended, done);
+    } else {
+      tracker->OnFailed(absl::StrCat("grpc ", status.error_code(), ": ",
+                                     status.error_message().substr(0, 80)),
+                        call->intended, done);
+    }
+    int sender = call->sender;
+    delete call;
+    // Completed() may issue the next send; only then is this one no longer in flight,
+    // so Teardown (which waits for none in flight) never races the generator.
+    if (generator_) generator_->Completed(sender);
+    tracker->in_flight.fetch_sub(1);
   }
 
   grpc::Status VerifyReceipt(const Call& call) {
@@ -374,6 +411,7 @@ class BrokerDriver final : public SystemDriver {
   std::atomic<int64_t> acks_in_flight_{0};
   std::atomic<uint64_t> sealed_live_{0};
   std::atomic<bool> stop_sdk_{false};
+  std::atomic<bool> closing_{false};  // Teardown: retries waiting to resend give up
   std::atomic<uint64_t> sdk_issued_{0};
   std::vector<std::thread> sdk_threads_;
 };

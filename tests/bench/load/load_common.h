@@ -85,6 +85,8 @@ class Tracker {
   std::atomic<uint64_t> accepted_in_window{0};  // answers that arrived in the window
   std::atomic<uint64_t> accepted_total{0};
   std::atomic<uint64_t> failed_total{0};
+  // Answers of UNAVAILABLE (the broker at capacity, or restarting) that were retried.
+  std::atomic<uint64_t> refused_unavailable{0};
   std::atomic<uint64_t> delivered_in_window{0};
   std::atomic<uint64_t> delivered_total{0};
   std::atomic<uint64_t> delivered_unknown{0};  // key not recognised

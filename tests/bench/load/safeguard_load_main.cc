@@ -363,6 +363,12 @@ void PrintRun(const RunResult& r, int run, int runs) {
   std::printf("  accepted        %s/s (%s in %.1f s; %s failed)\n", FormatCount(r.throughput).c_str(),
               FormatCount(r.accepted_in_window).c_str(), r.window_seconds,
               FormatCount(r.failed_total).c_str());
+  if (r.refused_unavailable > 0) {
+    std::printf("  refused         %s Submit(s) answered UNAVAILABLE (the broker at capacity) and "
+                "sent again after a back-off from 100 ms, as the SDK does; their latency counts "
+                "from the first send\n",
+                FormatCount(r.refused_unavailable).c_str());
+  }
   if (r.offered_rate > 0 && r.throughput < 0.97 * r.offered_rate) {
     std::printf("  OVERLOADED: offered %s/s, accepted %s/s; the queue (and latency) grew for as "
                 "long as the run lasted\n",

@@ -299,6 +299,7 @@ void FillFromTracker(const Tracker& tracker, RunResult& result) {
   result.accepted_in_window = tracker.accepted_in_window.load();
   result.accepted_total = tracker.accepted_total.load();
   result.failed_total = tracker.failed_total.load();
+  result.refused_unavailable = tracker.refused_unavailable.load();
   result.failures = tracker.failures();
   result.throughput = result.accepted_in_window / result.window_seconds;
   result.ack_samples = tracker.ack_latency.count();

@@ -144,6 +144,7 @@ struct RunResult {
   uint64_t accepted_in_window = 0;
   uint64_t accepted_total = 0;
   uint64_t failed_total = 0;
+  uint64_t refused_unavailable = 0;  // UNAVAILABLE answers retried (at capacity)
   uint64_t unanswered = 0;  // still in flight when the drain ended
   std::map<std::string, uint64_t> failures;
   int64_t ack_p50 = 0, ack_p99 = 0, ack_p999 = 0, ack_max = 0;
