@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/storage/internal/audit_appender.h"
+#include "broker/storage/internal/buffered_wal_vfs.h"
 #include "broker/storage/internal/sqlite_statement.h"
 #include "clients/protocol/status_macros.h"
 
@@ -170,9 +171,10 @@ absl::Status Exec(sqlite3* db, const char* sql) {
 
 absl::StatusOr<sqlite3*> OpenConnection(const std::string& path) {
   sqlite3* db = nullptr;
+  // The WAL written in few large writes instead of two per page (internal/buffered_wal_vfs.h).
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           internal::BufferedWalVfs());
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
