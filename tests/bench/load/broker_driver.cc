@@ -183,13 +183,12 @@ class BrokerDriver final : public SystemDriver {
     int sender = 0;
     int64_t intended = 0;
     int attempts = 0;
-    absl::Duration backoff = kInitialBackoff;
+    absl::Duration backoff = kRetry.initial_backoff;
     grpc::Alarm retry;  // a refusal at capacity waits here, as the SDK sleeps
   };
-  // As client::BrokerClient: UNAVAILABLE is retried with the same envelope after 100 ms,
-  // doubling to at most 5 s, so a refusal at capacity shows as latency, not as a failure.
-  static constexpr absl::Duration kInitialBackoff = absl::Milliseconds(100);
-  static constexpr int kMaxAttempts = 5;  // BrokerClientOptions::max_attempts
+  // As client::BrokerClient with its default options: UNAVAILABLE is retried with the same
+  // envelope after 100 ms, doubling to at most 5 s, so a refusal at capacity shows as latency.
+  static inline const client::ConnectionOptions kRetry{};
 
   void Issue(int s, uint64_t n, int64_t intended) {
     Tracker* tracker = tracker_.load();
@@ -222,15 +221,14 @@ class BrokerDriver final : public SystemDriver {
         [this, call, tracker](grpc::Status status) {
           int64_t done = NowNs();
           if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-              call->attempts < kMaxAttempts) {
+              call->attempts < kRetry.max_attempts) {
             tracker->refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-            call->retry.Set(std::chrono::system_clock::now() + absl::ToChronoMicroseconds(call->backoff),
-                            [this, call, tracker](bool) {
-                              if (!closing_.load()) return Send(call, tracker);
-                              Finish(call, tracker,
-                                     grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                                  "still refused when the run ended"));
-                            });
+            auto at = std::chrono::system_clock::now() + absl::ToChronoMicroseconds(call->backoff);
+            call->retry.Set(at, [this, call, tracker](bool) {
+              if (!closing_.load()) return Send(call, tracker);
+              Finish(call, tracker,
+                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "still refused when the run ended"));
+            });
             call->backoff = std::min(call->backoff * 2, absl::Seconds(5));
             return;
           }
