@@ -365,35 +365,60 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
                                                 safeguard::v1::SubmitResponse* response) {
   auto sender = Authenticate(context);
   // Every refusal of a sharing attempt is itself an audit-log entry.
-  std::string refused_digest;
-  auto refuse = [&](const absl::Status& status) {
-    RecordRefusal(sender.ok() ? *sender : nullptr, refused_digest, status);
-    return FinishNow(context, status);
-  };
-  if (!sender.ok()) return refuse(sender.status());
-  const identity::NodeInfo& node = **sender;
+  if (!sender.ok()) {
+    RecordRefusal(nullptr, "", sender.status());
+    return FinishNow(context, sender.status());
+  }
+  auto* reactor = context->DefaultReactor();
+  AcceptFrom(**sender, *request,
+             [reactor, response](absl::StatusOr<safeguard::v1::SubmitResponse> result) {
+               if (!result.ok()) {
+                 reactor->Finish(ToGrpcStatus(result.status()));
+                 return;
+               }
+               *response = *std::move(result);
+               reactor->Finish(grpc::Status::OK);
+             });
+  return reactor;
+}
+
+void BrokerService::AcceptFrom(const identity::NodeInfo& node,
+                               const safeguard::v1::SubmitRequest& request, SubmitDone done) {
   if (node.type == protocol::NodeType::kAuditor) {
-    return refuse(absl::PermissionDeniedError("auditor nodes may not send notifications"));
+    absl::Status refusal = absl::PermissionDeniedError("auditor nodes may not send notifications");
+    RecordRefusal(&node, "", refusal);  // every refusal of a sharing attempt is audited
+    return std::move(done)(refusal);
   }
   // Admission control, before any work: an overloaded broker answers at once instead of
   // queueing without bound. Not an audit-log entry: nothing was read, decided or shared, and
   // the sender retries the same envelope.
   if (!TakeSubmitPlace()) {
-    return FinishNow(context, absl::UnavailableError(absl::StrCat(
+    return std::move(done)(absl::UnavailableError(absl::StrCat(
         "the broker is at capacity (", options_.max_submits_in_flight,
         " notifications being accepted); nothing was stored: retry the same envelope after a "
         "short back-off (the SDK does)")));
   }
+  AcceptAdmitted(node, request, std::move(done));
+}
+
+void BrokerService::AcceptAdmitted(const identity::NodeInfo& node,
+                                   const safeguard::v1::SubmitRequest& request, SubmitDone done) {
+  // Every refusal of a sharing attempt is itself an audit-log entry.
+  std::string refused_digest;
+  auto refuse = [&](const absl::Status& status) {
+    RecordRefusal(&node, refused_digest, status);
+    std::move(done)(status);
+  };
   absl::Cleanup release_place = [this] { ReleaseSubmitPlace(); };
-  if (!request->has_envelope()) {
+  if (!request.has_envelope()) {
     return refuse(absl::InvalidArgumentError(
         "envelope: is missing; sign the notification with the SDK or safeguardctl "
         "(docs/protocol.md)"));
   }
   const absl::Time now = clock_.Now();
-  auto opened = protocol::Open(request->envelope(), *trust_.Current(),
+  auto opened = protocol::Open(request.envelope(), *trust_.Current(),
                                {.certificate_time = now, .require_all_disclosures = true});
-  refused_digest = protocol::Sha256(request->envelope().payload());
+  refused_digest = protocol::Sha256(request.envelope().payload());
   if (!opened.ok()) {
     SAFEGUARD_LOG_WARN("refused envelope from ", node.id, ": ", opened.status().message());
     return refuse(opened.status());
@@ -422,32 +447,31 @@ grpc::ServerUnaryReactor* BrokerService::Submit(grpc::CallbackServerContext* con
     SAFEGUARD_LOG_DEBUG("refused notification from ", node.id, ": ", valid.message());
     return refuse(absl::InvalidArgumentError(absl::StrCat("notification.", valid.message())));
   }
-  auto* reactor = context->DefaultReactor();
-  Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request->envelope(),
+  Admission admission{node, std::string(protocol::NodeTypeName(node.type)), &request.envelope(),
                       *std::move(opened)};
   Admit(std::move(admission),
-        [this, reactor, response, sender = &node, digest = refused_digest,
+        [this, done = std::move(done), sender = &node, digest = std::move(refused_digest),
          release_place = std::move(release_place)](
             absl::StatusOr<safeguard::v1::SubmitResponse> result) mutable {
           std::move(release_place).Invoke();
-          if (!result.ok()) {
-            if (absl::IsInvalidArgument(result.status())) {
-              RecordRefusal(sender, digest, result.status());
-            }
-            reactor->Finish(ToGrpcStatus(result.status()));
-            return;
+          if (!result.ok() && absl::IsInvalidArgument(result.status())) {
+            RecordRefusal(sender, digest, result.status());
           }
-          *response = *std::move(result);
-          reactor->Finish(grpc::Status::OK);
+          std::move(done)(std::move(result));
         });
-  return reactor;
 }
 
-bool BrokerService::TakeSubmitPlace() {
+bool BrokerService::TryTakeSubmitPlace() {
   const int limit = options_.max_submits_in_flight;
   const int before = submits_in_flight_.fetch_add(1, std::memory_order_relaxed);
   if (limit <= 0 || before < limit) return true;
   submits_in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+bool BrokerService::TakeSubmitPlace() {
+  if (TryTakeSubmitPlace()) return true;
+  const int limit = options_.max_submits_in_flight;
   // One warning per 10 s at most, with how many were turned away since the last.
   refused_at_capacity_.fetch_add(1, std::memory_order_relaxed);
   const int64_t now_ns = absl::ToUnixNanos(clock_.Now());

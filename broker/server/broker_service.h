@@ -81,6 +81,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* context,
                                    const safeguard::v1::SubmitRequest* request,
                                    safeguard::v1::SubmitResponse* response) override;
+  grpc::ServerBidiReactor<safeguard::v1::SubmitRequest, safeguard::v1::SubmitStreamResponse>*
+  SubmitStream(grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<safeguard::v1::Delivery>* Subscribe(
       grpc::CallbackServerContext* context,
       const safeguard::v1::SubscribeRequest* request) override;
@@ -112,6 +114,18 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
 
  private:
   class MailboxStream;
+  class BulkSubmission;  // one SubmitStream call (submit_stream.cc)
+
+  // Everything Submit does once the caller is authenticated: checks what `node` may send,
+  // takes an admission place, verifies the envelope, then routes, decides, stores and receipts
+  // it (Admit). `done` runs exactly once: with a refusal before this returns, or on a worker
+  // thread after the commit. `request` need outlive only this call.
+  void AcceptFrom(const identity::NodeInfo& node, const safeguard::v1::SubmitRequest& request,
+                  SubmitDone done);
+  // AcceptFrom once `node` may send and a place has been taken for `request` (given back when
+  // `done` runs).
+  void AcceptAdmitted(const identity::NodeInfo& node, const safeguard::v1::SubmitRequest& request,
+                      SubmitDone done);
 
   // A verified notification on its way in: routed, decided by policy, stored, receipted.
   struct Admission {
@@ -141,6 +155,8 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   // when none is free; every place taken is given back with ReleaseSubmitPlace.
   bool TakeSubmitPlace();
   void ReleaseSubmitPlace();
+  // TakeSubmitPlace without counting or logging a refusal: for a SubmitStream, which waits.
+  bool TryTakeSubmitPlace();
 
   const identity::NodeRegistry& registry_;
   identity::TrustStore& trust_;

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -108,8 +109,8 @@ absl::Status BrokerClient::WithRetries(const Call& call) {
   return status;
 }
 
-absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
-    safeguard::v1::Notification notification) {
+absl::StatusOr<safeguard::v1::SubmitRequest> BrokerClient::Seal(
+    safeguard::v1::Notification& notification) {
   if (notification.idempotency_key().empty()) {
     unsigned char bytes[16];
     if (RAND_bytes(bytes, sizeof bytes) != 1) {
@@ -127,14 +128,13 @@ absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
   if (!envelope.ok()) return envelope.status();
   safeguard::v1::SubmitRequest request;
   *request.mutable_envelope() = *std::move(envelope);
-  safeguard::v1::SubmitResponse response;
-  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
-    response.Clear();
-    return stub_->Submit(&context, request, &response);
-  });
-  if (!status.ok()) return status;
-  protocol::ExpectedReceipt expected{.envelope_id = notification.idempotency_key(),
-                                     .sender = signer_->uri()};
+  return request;
+}
+
+absl::Status BrokerClient::CheckReceipt(const safeguard::v1::SubmitRequest& request,
+                                        const std::string& idempotency_key,
+                                        const safeguard::v1::SubmitResponse& response) const {
+  protocol::ExpectedReceipt expected{.envelope_id = idempotency_key, .sender = signer_->uri()};
   if (!response.duplicate()) {
     expected.envelope_digest = protocol::Sha256(request.envelope().payload());
   }
@@ -148,7 +148,91 @@ absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
       receipt->sequence() != response.sequence()) {
     return absl::DataLossError("the broker's receipt disagrees with its answer");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<safeguard::v1::SubmitResponse> BrokerClient::Submit(
+    safeguard::v1::Notification notification) {
+  auto request = Seal(notification);
+  if (!request.ok()) return request.status();
+  safeguard::v1::SubmitResponse response;
+  absl::Status status = WithRetries([&](grpc::ClientContext& context) {
+    response.Clear();
+    return stub_->Submit(&context, *request, &response);
+  });
+  if (!status.ok()) return status;
+  if (absl::Status receipt = CheckReceipt(*request, notification.idempotency_key(), response);
+      !receipt.ok()) {
+    return receipt;
+  }
   return response;
+}
+
+std::vector<absl::StatusOr<safeguard::v1::SubmitResponse>> BrokerClient::SubmitMany(
+    std::vector<safeguard::v1::Notification> notifications) {
+  const size_t n = notifications.size();
+  std::vector<absl::StatusOr<safeguard::v1::SubmitResponse>> results(
+      n, absl::UnavailableError("not answered"));
+  std::vector<safeguard::v1::SubmitRequest> requests(n);
+  std::vector<size_t> to_send;  // indexes still to be answered, in order
+  for (size_t i = 0; i < n; ++i) {
+    auto request = Seal(notifications[i]);
+    if (!request.ok()) {
+      results[i] = request.status();
+      continue;
+    }
+    requests[i] = *std::move(request);
+    to_send.push_back(i);
+  }
+  absl::Duration backoff = options_.initial_backoff;
+  for (int attempt = 1; !to_send.empty(); ++attempt) {
+    grpc::ClientContext context;
+    SetDeadline(context, options_.call_timeout +
+                             absl::Seconds(static_cast<double>(to_send.size()) / 1000));
+    auto stream = stub_->SubmitStream(&context);
+    // One thread writes while this one reads: the broker answers while the sender still sends.
+    std::thread writer([&] {
+      for (size_t i : to_send) {
+        if (!stream->Write(requests[i])) return;  // the stream broke: Finish says why
+      }
+      stream->WritesDone();
+    });
+    std::vector<size_t> again;
+    size_t answered = 0;
+    safeguard::v1::SubmitStreamResponse answer;
+    while (answered < to_send.size() && stream->Read(&answer)) {
+      const size_t i = to_send[answered++];
+      if (answer.code() == 0) {
+        absl::Status receipt =
+            CheckReceipt(requests[i], notifications[i].idempotency_key(), answer.accepted());
+        if (receipt.ok()) {
+          results[i] = std::move(*answer.mutable_accepted());
+        } else {
+          results[i] = receipt;
+        }
+      } else {
+        results[i] = absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+        if (IsTransient(results[i].status())) again.push_back(i);
+      }
+    }
+    writer.join();  // Read returned false: the call is over, so Write has returned too
+    absl::Status ended = FromGrpcStatus(stream->Finish());
+    for (size_t k = answered; k < to_send.size(); ++k) {
+      const size_t i = to_send[k];
+      results[i] = ended.ok() ? absl::DataLossError("the broker ended the stream unanswered")
+                              : ended;
+      // Unanswered: it may or may not have been accepted; the same envelope settles it.
+      if (ended.ok() || IsTransient(ended) || absl::IsCancelled(ended)) again.push_back(i);
+    }
+    if (attempt >= std::max(1, options_.max_attempts)) break;
+    std::sort(again.begin(), again.end());
+    to_send = std::move(again);
+    if (!to_send.empty()) {
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+    }
+  }
+  return results;
 }
 
 absl::StatusOr<protocol::OpenedEnvelope> BrokerClient::Verify(

@@ -52,6 +52,17 @@ class BrokerClient {
   // notification. Returns once the broker's signed receipt has been verified.
   absl::StatusOr<safeguard::v1::SubmitResponse> Submit(safeguard::v1::Notification notification);
 
+  // Submits many notifications on one SubmitStream: what a system sending in bulk (a nightly
+  // attendance run, a list of missed appointments) uses instead of calling Submit for each.
+  // Each is checked, sealed and signed as Submit does, and gets its own result, in the same
+  // order; a refused one does not stop the others. Those answered UNAVAILABLE, or unanswered
+  // when the stream breaks, are sent again with the same envelope (up to max_attempts rounds,
+  // with back-off), so none is ever accepted twice. Every acceptance's receipt is verified.
+  // The stream's deadline is call_timeout plus 1 s per 1,000 notifications. Every envelope is
+  // held until answered: send very large runs in chunks of, say, 10,000.
+  std::vector<absl::StatusOr<safeguard::v1::SubmitResponse>> SubmitMany(
+      std::vector<safeguard::v1::Notification> notifications);
+
   // Verifies a delivery end to end, whichever broker delivered it: the sender's signature over
   // the original payload, the sender's certificate against the partnership CA (as it was when it
   // signed), every disclosure against its signed digest, and that the broker's assembled
@@ -97,6 +108,12 @@ class BrokerClient {
 
   template <typename Call>
   absl::Status WithRetries(const Call& call);
+  // Checks locally, fills a missing idempotency key, seals and signs.
+  absl::StatusOr<safeguard::v1::SubmitRequest> Seal(safeguard::v1::Notification& notification);
+  // That `response` is proved by its signed receipt to answer `request`.
+  absl::Status CheckReceipt(const safeguard::v1::SubmitRequest& request,
+                            const std::string& idempotency_key,
+                            const safeguard::v1::SubmitResponse& response) const;
 
   const ConnectionOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
