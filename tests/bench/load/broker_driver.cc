@@ -1,6 +1,7 @@
 // The safeguard broker under load: real safeguard-broker process, mTLS, sealed and signed
 // notifications submitted with gRPC's callback API (or the SDK), recipients on Subscribe
 // (follow=true) acknowledging every delivery.
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -22,6 +23,7 @@ using safeguard::v1::AcknowledgeRequest;
 using safeguard::v1::AcknowledgeResponse;
 using safeguard::v1::SubmitRequest;
 using safeguard::v1::SubmitResponse;
+using safeguard::v1::SubmitStreamResponse;
 
 constexpr int kMaxAcksInFlight = 4096;
 
@@ -99,6 +101,9 @@ class BrokerDriver final : public SystemDriver {
     for (size_t r = 0; r < recipients_.size(); ++r) {
       subscribers_.emplace_back([this, r] { Subscribe(r); });
     }
+    if (settings_.client == ClientMode::kStream) {
+      for (auto& sender : senders_) streams_.push_back(std::make_unique<Stream>(*this, *sender));
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     return absl::OkStatus();
   }
@@ -139,6 +144,8 @@ class BrokerDriver final : public SystemDriver {
     for (int i = 0; i < 600 && tracker && tracker->in_flight.load() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    for (auto& stream : streams_) stream->Close();  // waits for the broker's last answer
+    streams_.clear();
     for (auto& r : recipients_) r->Cancel();
     for (auto& t : subscribers_) t.join();
     subscribers_.clear();
@@ -163,7 +170,10 @@ class BrokerDriver final : public SystemDriver {
                       "one call per thread");
     } else {
       notes.push_back(absl::StrCat(
-          "clients: gRPC callback API, envelopes ",
+          "clients: gRPC callback API, ",
+          settings_.client == ClientMode::kStream ? "one SubmitStream per sender"
+                                                  : "one unary Submit per notification",
+          ", envelopes ",
           settings_.seal == SealMode::kAhead ? "sealed before the run" : "sealed live",
           ", receipts ", settings_.verify_receipts ? "verified" : "not verified"));
     }
@@ -212,30 +222,149 @@ class BrokerDriver final : public SystemDriver {
     Send(call, tracker);
   }
 
+  // The broker's answer to a Submit (unary or on a stream): a refusal at capacity is sent again
+  // after a back-off; anything else is the call's result.
+  void Answered(Call* call, Tracker* tracker, grpc::Status status) {
+    int64_t done = NowNs();
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        call->attempts < kRetry.max_attempts) {
+      tracker->refused_unavailable.fetch_add(1, std::memory_order_relaxed);
+      auto at = std::chrono::system_clock::now() + absl::ToChronoMicroseconds(call->backoff);
+      call->retry.Set(at, [this, call, tracker](bool) {
+        if (!closing_.load()) return Send(call, tracker);
+        Finish(call, tracker,
+               grpc::Status(grpc::StatusCode::UNAVAILABLE, "still refused when the run ended"));
+      });
+      call->backoff = std::min(call->backoff * 2, absl::Seconds(5));
+      return;
+    }
+    if (status.ok() && settings_.verify_receipts) status = VerifyReceipt(*call);
+    Finish(call, tracker, status, done);
+  }
+
   void Send(Call* call, Tracker* tracker) {
+    if (settings_.client == ClientMode::kStream) {
+      ++call->attempts;
+      return streams_[call->sender]->Send(call, tracker);
+    }
     call->context = std::make_unique<grpc::ClientContext>();
     call->context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     ++call->attempts;
     senders_[call->sender]->stub().async()->Submit(
         call->context.get(), call->request, &call->response,
-        [this, call, tracker](grpc::Status status) {
-          int64_t done = NowNs();
-          if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
-              call->attempts < kRetry.max_attempts) {
-            tracker->refused_unavailable.fetch_add(1, std::memory_order_relaxed);
-            auto at = std::chrono::system_clock::now() + absl::ToChronoMicroseconds(call->backoff);
-            call->retry.Set(at, [this, call, tracker](bool) {
-              if (!closing_.load()) return Send(call, tracker);
-              Finish(call, tracker,
-                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "still refused when the run ended"));
-            });
-            call->backoff = std::min(call->backoff * 2, absl::Seconds(5));
-            return;
-          }
-          if (status.ok() && settings_.verify_receipts) status = VerifyReceipt(*call);
-          Finish(call, tracker, status, done);
-        });
+        [this, call, tracker](grpc::Status status) { Answered(call, tracker, status); });
   }
+
+  // One SubmitStream (--client=stream): requests written one at a time in the order sent, the
+  // broker's answers read in the same order. Thread-safe.
+  class Stream final : public grpc::ClientBidiReactor<SubmitRequest, SubmitStreamResponse> {
+   public:
+    Stream(BrokerDriver& driver, client::BrokerClient& sender) : driver_(driver) {
+      sender.stub().async()->SubmitStream(&context_, this);
+      StartRead(&answer_);
+      StartCall();
+    }
+
+    void Send(Call* call, Tracker* tracker) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (!over_) {
+          to_write_.push_back({call, tracker});
+          WriteNextLocked();
+          return;
+        }
+      }
+      // The stream has ended (the broker went away): fail the call from gRPC's threads, not
+      // here, where a closed loop would send the next one and recurse.
+      call->retry.Set(std::chrono::system_clock::now(), [this, call, tracker](bool) {
+        driver_.Finish(call, tracker,
+                       grpc::Status(grpc::StatusCode::UNAVAILABLE, "the SubmitStream ended"));
+      });
+    }
+
+    // Closes the sending side and waits for the stream to end.
+    void Close() {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+      WriteNextLocked();
+      mu_.Await(absl::Condition(&ended_));
+    }
+
+    void OnWriteDone(bool ok) override {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (ok) WriteNextLocked();  // else the stream is over: OnDone answers the rest
+    }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) return;  // the stream ended: OnDone
+      Pending pending;
+      {
+        absl::MutexLock lock(&mu_);
+        pending = awaiting_.front();
+        awaiting_.pop_front();
+      }
+      grpc::Status status = grpc::Status::OK;
+      if (answer_.code() != 0) {
+        status = grpc::Status(static_cast<grpc::StatusCode>(answer_.code()), answer_.message());
+      } else {
+        pending.call->response.Swap(answer_.mutable_accepted());
+      }
+      StartRead(&answer_);
+      driver_.Answered(pending.call, pending.tracker, status);
+    }
+
+    void OnDone(const grpc::Status& status) override {
+      std::deque<Pending> unanswered;
+      {
+        absl::MutexLock lock(&mu_);
+        over_ = true;
+        unanswered.swap(awaiting_);
+        for (Pending& p : to_write_) unanswered.push_back(p);
+        to_write_.clear();
+      }
+      grpc::Status failed = status.ok() ? grpc::Status(grpc::StatusCode::DATA_LOSS,
+                                                       "the stream ended unanswered")
+                                        : status;
+      for (Pending& p : unanswered) driver_.Finish(p.call, p.tracker, failed);
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    }
+
+   private:
+    struct Pending {
+      Call* call = nullptr;
+      Tracker* tracker = nullptr;
+    };
+
+    void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (writing_ || writes_done_) return;
+      if (to_write_.empty()) {
+        if (closing_) {
+          writes_done_ = true;
+          StartWritesDone();
+        }
+        return;
+      }
+      Pending next = to_write_.front();
+      to_write_.pop_front();
+      awaiting_.push_back(next);  // before the write: its answer may come before OnWriteDone
+      writing_ = true;
+      StartWrite(next.call->request);
+    }
+
+    BrokerDriver& driver_;
+    grpc::ClientContext context_;
+    SubmitStreamResponse answer_;  // the read in flight
+    absl::Mutex mu_;
+    std::deque<Pending> to_write_ ABSL_GUARDED_BY(mu_);
+    std::deque<Pending> awaiting_ ABSL_GUARDED_BY(mu_);  // written, in order, not yet answered
+    bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool closing_ ABSL_GUARDED_BY(mu_) = false;
+    bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+    bool over_ ABSL_GUARDED_BY(mu_) = false;   // OnDone began: no more writes
+    bool ended_ ABSL_GUARDED_BY(mu_) = false;  // OnDone finished: Close may return
+  };
 
   void Finish(Call* call, Tracker* tracker, const grpc::Status& status, int64_t done = NowNs()) {
     if (status.ok()) {
@@ -403,6 +532,7 @@ class BrokerDriver final : public SystemDriver {
   std::string strace_output_;
   std::vector<std::unique_ptr<client::BrokerClient>> senders_;
   std::vector<std::unique_ptr<client::BrokerClient>> recipients_;
+  std::vector<std::unique_ptr<Stream>> streams_;  // --client=stream: one per sender
   std::vector<std::thread> subscribers_;
   std::unique_ptr<Generator> generator_;
   std::atomic<Tracker*> tracker_{nullptr};

@@ -20,7 +20,8 @@
 namespace safeguard::load {
 
 enum class SealMode { kAhead, kLive };
-enum class ClientMode { kAsync, kSdk };
+// kAsync: one unary Submit per notification; kStream: one SubmitStream per sender.
+enum class ClientMode { kAsync, kStream, kSdk };
 enum class Scenario { kThroughput, kBacklog };
 enum class FsyncMode { kOff, kPerf, kStrace };
 // How broker recipients acknowledge: one Acknowledge per delivery, or AcknowledgeMany with
