@@ -27,6 +27,7 @@
 #include "clients/safeguardctl/chronology_command.h"
 #include "clients/safeguardctl/registry_command.h"
 #include "clients/sdk/broker_client.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -45,6 +46,7 @@ Usage: safeguardctl [--broker=HOST:PORT] [--identity=DIR] [--json] COMMAND [flag
 
 Commands:
   send      send a notification about a child
+  send-many send a file of notifications (JSON Lines) on one stream: for bulk senders
   inbox     read this node's mailbox (--follow to keep reading as new ones arrive)
   ack       acknowledge deliveries in this node's mailbox
   status    see where a notification this node sent has got to, and the outcome
@@ -107,6 +109,27 @@ Usage: safeguardctl send --type=TYPE --nhs=NUMBER --summary=TEXT [flags]
 Example:
   safeguardctl send --type=was-not-brought --nhs="943 476 5919" \
       --summary="Not brought to third paediatric appointment" --severity=concern
+)"},
+    {"send-many", R"(safeguardctl send-many - send a file of notifications on one stream
+
+Usage: safeguardctl send-many FILE        (FILE '-' reads standard input)
+
+FILE holds one notification per line, each a JSON object (the Notification message of
+proto/safeguard/v1/notification.proto, as 'send --file' takes); blank lines and lines starting
+with '#' are skipped. Each is checked, sealed and signed as 'send' does, and all go to the broker
+on one SubmitStream; each line gets its own answer, printed in file order (with --json, one
+SubmitResponse or error object per line). A refused line does not stop the others.
+
+Give every line an idempotency_key (e.g. the record's id in your system): then running the same
+file again after a failure is safe, and lines already accepted are answered "already accepted".
+A line without one gets a random key, printed with its answer. reported_at and occurred_at
+default to now when missing.
+
+Exit status: 0 every line accepted, 1 some line refused (each says why), 2 bad usage or a line
+that is not a notification (nothing is sent then).
+
+Example:
+  safeguardctl send-many attendance-2026-12-07.jsonl
 )"},
     {"inbox", R"(safeguardctl inbox - read this node's mailbox
 
@@ -184,6 +207,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommands = {
       {"address-line", true, true}, {"postcode"}, {"occurred"}, {"to", true, true},
       {"risk", false}, {"consent"}, {"consent-reason"}, {"child-status"},
       {"idempotency-key"}, {"file"}}},
+    {"send-many", {}},
     {"inbox", {{"follow", false}, {"after"}, {"all", false}}},
     {"ack", {{"by"}}},
     {"status", {}},
@@ -424,6 +448,88 @@ int Send(const Context& c) {
             << ")\n";
   std::cout << "Follow it with: safeguardctl status " << sent->notification_id() << "\n";
   return kExitOk;
+}
+
+int SendMany(const Context& c) {
+  if (c.cl.arguments.size() != 1) {
+    return Usage("send-many needs one FILE of notifications, one JSON object per line ('-': stdin)");
+  }
+  const std::string& path = c.cl.arguments[0];
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) return Usage(absl::StrCat("cannot read ", path));
+    in = &file;
+  }
+  std::vector<safeguard::v1::Notification> notifications;
+  std::vector<int> lines;  // the file line of each notification
+  std::string text;
+  for (int line = 1; std::getline(*in, text); ++line) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+    if (trimmed.empty() || trimmed[0] == '#') continue;
+    safeguard::v1::Notification n;
+    auto parsed = google::protobuf::util::JsonStringToMessage(std::string(trimmed), &n);
+    if (!parsed.ok()) {
+      return Usage(absl::StrCat(path, " line ", line, " is not a Notification in JSON: ",
+                                parsed.message().as_string(), "; nothing was sent"));
+    }
+    if (!n.has_reported_at()) *n.mutable_reported_at() = TimeUtil::GetCurrentTime();
+    if (!n.has_occurred_at()) *n.mutable_occurred_at() = TimeUtil::GetCurrentTime();
+    notifications.push_back(std::move(n));
+    lines.push_back(line);
+  }
+  if (notifications.empty()) return Usage(absl::StrCat(path, " holds no notifications"));
+  auto client = ConnectFrom(c.cl);
+  if (!client.ok()) return Usage(client.status().message());
+  std::vector<std::string> keys;
+  for (auto& n : notifications) keys.push_back(n.idempotency_key());
+  auto results = (*client)->SubmitMany(std::move(notifications));
+  int accepted = 0, retries = 0, refused = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    if (r.ok()) {
+      ++(r->duplicate() ? retries : accepted);
+    } else {
+      ++refused;
+    }
+    if (c.json) {
+      if (r.ok()) {
+        std::cout << ToJson(*r) << "\n";
+      } else {
+        google::protobuf::Value message;
+        message.set_string_value(std::string(r.status().message()));
+        std::cout << "{\"line\":" << lines[i] << ",\"code\":\""
+                  << absl::StatusCodeToString(r.status().code())
+                  << "\",\"message\":" << ToJson(message) << "}\n";
+      }
+      continue;
+    }
+    std::cout << "line " << lines[i] << ": ";
+    if (!r.ok()) {
+      std::cout << "REFUSED " << absl::StatusCodeToString(r.status().code()) << ": "
+                << r.status().message() << "\n";
+      continue;
+    }
+    std::cout << (r->duplicate() ? "already accepted: " : "accepted: ") << "notification "
+              << r->notification_id();
+    if (keys[i].empty()) {
+      safeguard::v1::ReceiptBody body;  // verified by SubmitMany; names the key it used
+      if (body.ParseFromString(r->receipt().body())) {
+        std::cout << " (random key " << body.envelope_id() << ")";
+      }
+    }
+    for (const auto& to : r->recipients()) {
+      std::cout << (&to == &r->recipients(0) ? " -> " : ", ") << to.node_id()
+                << (to.shared() ? "" : " (withheld)");
+    }
+    std::cout << "\n";
+  }
+  if (!c.json) {
+    std::cout << accepted << " accepted, " << retries << " already accepted, " << refused
+              << " refused; receipts signed by the broker and verified\n";
+  }
+  return refused == 0 ? kExitOk : kExitFailed;
 }
 
 std::string FieldList(const std::set<safeguard::v1::DisclosableField>& fields) {
@@ -780,6 +886,7 @@ int Main(int argc, char** argv) {
   }
   Context c{*cl, cl->Has("json")};
   if (cl->command == "send") return Send(c);
+  if (cl->command == "send-many") return SendMany(c);
   if (cl->command == "inbox") return Inbox(c);
   if (cl->command == "ack") return Ack(c);
   if (cl->command == "status") return Status(c);

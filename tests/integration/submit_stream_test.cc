@@ -1,13 +1,16 @@
 // SubmitStream end to end: the real safeguard-broker binary over mutual TLS on loopback, driven
 // through the SDK's SubmitMany and through the raw stream.
 
+#include <fstream>
 #include <set>
+#include <tuple>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "clients/protocol/envelope.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/test_partnership.h"
@@ -167,6 +170,69 @@ TEST(SubmitStreamTest, AtCapacityAStreamWaitsInsteadOfBeingRefused) {
   auto delivered = KeysFrom(partnership, "fd-swindon", "gp-riverside");
   EXPECT_EQ(delivered.size(), 64u);
   EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), 64u);
+}
+
+// Runs safeguardctl as `node`; returns exit status and output.
+std::pair<int, std::string> Ctl(const TestPartnership& p, const std::string& node,
+                                const std::string& args) {
+  std::string cmd = absl::StrCat(SAFEGUARD_CTL_BINARY, " --broker=", p.address(),
+                                 " --identity=", p.identity_dir(node), " ", args, " 2>&1");
+  FILE* f = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int rc = pclose(f);
+  return {WEXITSTATUS(rc), out};
+}
+
+std::string JsonLine(const safeguard::v1::Notification& n) {
+  std::string out;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(n, &out).ok());
+  return out + "\n";
+}
+
+// A school's attendance run from a file: each line answered in file order, a wrong line
+// refused naming the field without stopping the others, and the same file sent again is safe.
+TEST(SubmitStreamTest, SafeguardctlSendManySendsAFileAndIsSafeToRunAgain) {
+  TestPartnership partnership;
+  partnership.StartBroker();
+  std::string path = partnership.dir() + "/attendance.jsonl";
+  {
+    std::ofstream file(path);
+    file << "# attendance run 2026-12-07\n";
+    for (int i = 0; i < 3; ++i) {
+      auto n = ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_SCHOOL_ABSENCE);
+      n.set_idempotency_key(absl::StrCat("mis-absence-", i));
+      if (i == 1) n.mutable_subjects(0)->mutable_identifiers(0)->set_value("943 476 5918");
+      file << JsonLine(n) << "\n";  // and a blank line
+    }
+  }
+  auto [rc, out] = Ctl(partnership, "school-oakfield", "send-many " + path);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("line 2: accepted: notification "));
+  EXPECT_THAT(out, HasSubstr("line 4: REFUSED INVALID_ARGUMENT: "
+                             "notification.subjects[0].identifiers[0].value"));
+  EXPECT_THAT(out, HasSubstr("line 6: accepted: notification "));
+  EXPECT_THAT(out, HasSubstr("-> fd-swindon"));
+  EXPECT_THAT(out, HasSubstr("2 accepted, 0 already accepted, 1 refused"));
+
+  std::tie(rc, out) = Ctl(partnership, "school-oakfield", "send-many " + path);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_THAT(out, HasSubstr("line 2: already accepted: notification "));
+  EXPECT_THAT(out, HasSubstr("0 accepted, 2 already accepted, 1 refused"));
+  EXPECT_EQ(KeysFrom(partnership, "fd-swindon", "school-oakfield"),
+            (std::multiset<std::string>{"mis-absence-0", "mis-absence-2"}));
+
+  // A line that is not a notification: nothing is sent, and the line is named.
+  {
+    std::ofstream file(path, std::ios::app);
+    file << "{\"summary\": \"no closing brace\"\n";
+  }
+  std::tie(rc, out) = Ctl(partnership, "school-oakfield", "send-many " + path);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_THAT(out, HasSubstr("line 8 is not a Notification in JSON"));
+  EXPECT_THAT(out, HasSubstr("nothing was sent"));
 }
 
 TEST(SubmitStreamTest, AnAuditorsStreamIsRefusedAtOnce) {
