@@ -172,6 +172,47 @@ TEST(SubmitStreamTest, AtCapacityAStreamWaitsInsteadOfBeingRefused) {
   EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), 64u);
 }
 
+// A sender that goes away mid-stream: what the broker had read is stored or not, never half;
+// the broker carries on, and sending the same run again completes it with nothing doubled.
+TEST(SubmitStreamTest, ASenderThatCancelsMidStreamLosesNothingOnceItSendsAgain) {
+  TestPartnership partnership;
+  partnership.StartBroker();
+  auto gp = partnership.Client("gp-riverside");
+  std::vector<safeguard::v1::Notification> run;
+  for (int i = 0; i < 200; ++i) {
+    run.push_back(ExampleNotification());
+    run.back().mutable_subjects(0)->mutable_identifiers(0)->set_value("9434765919");
+    run.back().set_idempotency_key(absl::StrCat("cancelled-run-", i));
+  }
+  {
+    grpc::ClientContext context;
+    auto stream = gp->stub().SubmitStream(&context);
+    for (const auto& n : run) {
+      if (!stream->Write(Sealed(partnership, "gp-riverside", n))) break;
+    }
+    SubmitStreamResponse answer;
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(stream->Read(&answer));
+    context.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  auto stored = KeysFrom(partnership, "fd-swindon", "gp-riverside");
+  EXPECT_GE(stored.size(), 5u);
+  EXPECT_LE(stored.size(), 200u);
+
+  auto results = gp->SubmitMany(run);
+  int retries = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    retries += results[i]->duplicate();
+  }
+  // Whatever the cancelled stream stored is answered as a retry (some may have committed after
+  // the look above); the rest is new.
+  EXPECT_GE(static_cast<size_t>(retries), stored.size());
+  auto delivered = KeysFrom(partnership, "fd-swindon", "gp-riverside");
+  EXPECT_EQ(delivered.size(), 200u);
+  EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), 200u);
+}
+
 // Runs safeguardctl as `node`; returns exit status and output.
 std::pair<int, std::string> Ctl(const TestPartnership& p, const std::string& node,
                                 const std::string& args) {
