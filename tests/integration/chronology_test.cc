@@ -75,16 +75,6 @@ safeguard::v1::Involvement Plan(const std::string& reference, safeguard::v1::Pla
   return inv;
 }
 
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  FILE* f = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  return {WEXITSTATUS(rc), out};
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

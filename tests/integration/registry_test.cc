@@ -436,17 +436,6 @@ TEST_F(RegistryTest, FlagStreamResumesFromTheCursorAfterARestart) {
   EXPECT_THAT(rest, ElementsAre(kLiam, kBella));  // nothing lost, nothing repeated
 }
 
-// Runs a command; returns exit status and output (stdout and stderr).
-std::pair<int, std::string> RunCommand(const std::string& command) {
-  FILE* f = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  return {WEXITSTATUS(rc), out};
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;

@@ -216,15 +216,8 @@ TEST(SubmitStreamTest, ASenderThatCancelsMidStreamLosesNothingOnceItSendsAgain) 
 // Runs safeguardctl as `node`; returns exit status and output.
 std::pair<int, std::string> Ctl(const TestPartnership& p, const std::string& node,
                                 const std::string& args) {
-  std::string cmd = absl::StrCat(SAFEGUARD_CTL_BINARY, " --broker=", p.address(),
-                                 " --identity=", p.identity_dir(node), " ", args, " 2>&1");
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int rc = pclose(f);
-  return {WEXITSTATUS(rc), out};
+  return RunCommand(absl::StrCat(SAFEGUARD_CTL_BINARY, " --broker=", p.address(),
+                                " --identity=", p.identity_dir(node), " ", args));
 }
 
 std::string JsonLine(const safeguard::v1::Notification& n) {

@@ -31,18 +31,23 @@ std::vector<TestNode> DefaultNodes() {
   };
 }
 
-std::string RunOrDie(const std::string& command) {
+std::pair<int, std::string> RunCommand(const std::string& command) {
   std::string full = command + " 2>&1";
   FILE* p = popen(full.c_str(), "r");
   if (p == nullptr) {
     ADD_FAILURE() << "cannot run " << command;
-    return "";
+    return {-1, ""};
   }
   std::string out;
   std::array<char, 4096> buf;
   size_t n;
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
   int rc = pclose(p);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+std::string RunOrDie(const std::string& command) {
+  auto [rc, out] = RunCommand(command);
   if (rc != 0) ADD_FAILURE() << command << " failed (" << rc << "):\n" << out;
   return out;
 }

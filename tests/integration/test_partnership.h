@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "clients/protocol/envelope.h"
@@ -89,6 +90,9 @@ safeguard::v1::SignedEnvelope SealNow(safeguard::v1::Notification notification,
 
 // Runs a shell command, failing the test (with its output) if it exits non-zero.
 std::string RunOrDie(const std::string& command);
+
+// Runs a shell command; returns its exit status and output (stdout and stderr).
+std::pair<int, std::string> RunCommand(const std::string& command);
 
 // A valid notification (NHS number 943 476 5919) of the given type.
 safeguard::v1::Notification ExampleNotification(
