@@ -403,13 +403,15 @@ void BrokerService::AcceptFrom(const identity::NodeInfo& node,
 
 void BrokerService::AcceptAdmitted(const identity::NodeInfo& node,
                                    const safeguard::v1::SubmitRequest& request, SubmitDone done) {
-  // Every refusal of a sharing attempt is itself an audit-log entry.
+  absl::Cleanup release_place = [this] { ReleaseSubmitPlace(); };
+  // Every refusal of a sharing attempt is itself an audit-log entry. The place is given back
+  // before the answer, so a SubmitStream waiting for one can take it at once.
   std::string refused_digest;
   auto refuse = [&](const absl::Status& status) {
     RecordRefusal(&node, refused_digest, status);
+    std::move(release_place).Invoke();
     std::move(done)(status);
   };
-  absl::Cleanup release_place = [this] { ReleaseSubmitPlace(); };
   if (!request.has_envelope()) {
     return refuse(absl::InvalidArgumentError(
         "envelope: is missing; sign the notification with the SDK or safeguardctl "

@@ -63,6 +63,7 @@ class BrokerService::BulkSubmission final
       // reading_ stays true while request_ is held, so no new read overwrites it.
       held_index_ = next_index_++;
       answers_.emplace_back();
+      ++holds_;  // Admit's, until it has handed request_ on
     }
     Admit();
   }
@@ -96,11 +97,11 @@ class BrokerService::BulkSubmission final
 
  private:
   // Accepts the held request_ (number held_index_) if a place is free, else waits for one.
+  // REQUIRES: the caller took a hold for it, which Admit gives back (or hands to the alarm).
   void Admit() {
     if (!service_->TryTakeSubmitPlace()) {
       absl::MutexLock lock(&mu_);
-      waiting_ = true;
-      ++holds_;
+      waiting_ = true;  // the hold passes to the alarm
       alarm_.Set(absl::ToChronoTime(absl::Now() + backoff_), [this](bool) { Retry(); });
       backoff_ = std::min(backoff_ * 2, absl::Milliseconds(32));
       return;
@@ -109,7 +110,7 @@ class BrokerService::BulkSubmission final
     const uint64_t index = held_index_;
     {
       absl::MutexLock lock(&mu_);
-      ++holds_;
+      ++holds_;  // the answer's
     }
     // Outside the lock: a refusal answers before AcceptAdmitted returns.
     service_->AcceptAdmitted(*node_, request_,
@@ -117,25 +118,38 @@ class BrokerService::BulkSubmission final
                                Answer(index, std::move(result));
                              });
     // AcceptAdmitted is done with request_: the next read may reuse it.
-    absl::MutexLock lock(&mu_);
-    reading_ = false;
-    ReadMoreLocked();
+    bool last;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      ReadMoreLocked();
+      --holds_;
+      last = done_ && holds_ == 0;
+    }
+    if (last) delete this;
   }
 
   // The back-off alarm fired, or was cancelled because a place is likely free.
   void Retry() {
-    bool abandon;
-    bool last;
+    bool last = false;
     {
       absl::MutexLock lock(&mu_);
       waiting_ = false;
-      --holds_;
-      abandon = finished_;  // the sender went away: what it had not yet been answered for
-      if (abandon) reading_ = false;
-      last = abandon && done_ && holds_ == 0;
+      if (!finished_) {
+        // Still wanted: the alarm's hold passes back to Admit.
+      } else {
+        // The sender went away: the held request was never accepted, so nothing is lost.
+        reading_ = false;
+        --holds_;
+        last = done_ && holds_ == 0;
+        if (!last) return;
+      }
     }
-    if (last) delete this;
-    if (!abandon) Admit();
+    if (last) {
+      delete this;
+      return;
+    }
+    Admit();
   }
 
   void Answer(uint64_t index, absl::StatusOr<SubmitResponse> result) {
@@ -197,7 +211,7 @@ class BrokerService::BulkSubmission final
   std::deque<std::optional<SubmitStreamResponse>> answers_ ABSL_GUARDED_BY(mu_);
   uint64_t first_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;  // requests read so far
-  // Answers still to come and alarms still to fire: each references this object.
+  // Answers still to come, the alarm while set, and Admit while it runs: each references this.
   int holds_ ABSL_GUARDED_BY(mu_) = 0;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;  // request_ waits for a place (alarm_ set)
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
