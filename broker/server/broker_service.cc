@@ -473,18 +473,29 @@ bool BrokerService::TryTakeSubmitPlace() {
 
 bool BrokerService::TakeSubmitPlace() {
   if (TryTakeSubmitPlace()) return true;
-  const int limit = options_.max_submits_in_flight;
-  // One warning per 10 s at most, with how many were turned away since the last.
   refused_at_capacity_.fetch_add(1, std::memory_order_relaxed);
+  WarnAtCapacity();
+  return false;
+}
+
+void BrokerService::NoteStreamWaiting() {
+  held_at_capacity_.fetch_add(1, std::memory_order_relaxed);
+  WarnAtCapacity();
+}
+
+void BrokerService::WarnAtCapacity() {
+  // One warning per 10 s at most, with how many were turned away or held back since the last.
   const int64_t now_ns = absl::ToUnixNanos(clock_.Now());
   int64_t logged_ns = capacity_logged_ns_.load(std::memory_order_relaxed);
   if (now_ns - logged_ns >= absl::ToInt64Nanoseconds(absl::Seconds(10)) &&
       capacity_logged_ns_.compare_exchange_strong(logged_ns, now_ns)) {
     SAFEGUARD_LOG_WARN("at capacity: refused ", refused_at_capacity_.exchange(0),
-                       " Submit(s) with UNAVAILABLE since the last warning (",
-                       limit, " in flight; limits.max_submits_in_flight)");
+                       " Submit(s) with UNAVAILABLE and held back ",
+                       held_at_capacity_.exchange(0),
+                       " SubmitStream request(s) since the last warning (",
+                       options_.max_submits_in_flight,
+                       " in flight; limits.max_submits_in_flight)");
   }
-  return false;
 }
 
 void BrokerService::ReleaseSubmitPlace() {

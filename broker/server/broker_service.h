@@ -157,6 +157,10 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   void ReleaseSubmitPlace();
   // TakeSubmitPlace without counting or logging a refusal: for a SubmitStream, which waits.
   bool TryTakeSubmitPlace();
+  // A SubmitStream's request found no place and waits for one: counted in the warning.
+  void NoteStreamWaiting();
+  // Logs (at most once per 10 s) how many were refused or held back at capacity.
+  void WarnAtCapacity();
 
   const identity::NodeRegistry& registry_;
   identity::TrustStore& trust_;
@@ -173,6 +177,7 @@ class BrokerService final : public safeguard::v1::Broker::CallbackService {
   // at capacity not yet logged, and when the last warning was (clock_, Unix ns).
   std::atomic<int> submits_in_flight_{0};
   std::atomic<uint64_t> refused_at_capacity_{0};
+  std::atomic<uint64_t> held_at_capacity_{0};  // SubmitStream requests that waited for a place
   std::atomic<int64_t> capacity_logged_ns_{0};
   // Mailbox reads and receipt signing: work that must not run on gRPC's or the store's threads.
   // Declared last: its threads stop before anything they use goes.

@@ -100,6 +100,7 @@ class BrokerService::BulkSubmission final
   // REQUIRES: the caller took a hold for it, which Admit gives back (or hands to the alarm).
   void Admit() {
     if (!service_->TryTakeSubmitPlace()) {
+      if (backoff_ == absl::Milliseconds(1)) service_->NoteStreamWaiting();  // once per request
       absl::MutexLock lock(&mu_);
       waiting_ = true;  // the hold passes to the alarm
       alarm_.Set(absl::ToChronoTime(absl::Now() + backoff_), [this](bool) { Retry(); });

@@ -170,6 +170,8 @@ TEST(SubmitStreamTest, AtCapacityAStreamWaitsInsteadOfBeingRefused) {
   auto delivered = KeysFrom(partnership, "fd-swindon", "gp-riverside");
   EXPECT_EQ(delivered.size(), 64u);
   EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), 64u);
+  // The operator still sees that the broker was at capacity.
+  EXPECT_THAT(partnership.broker_log(), HasSubstr("SubmitStream request(s) since the last warning"));
 }
 
 // A sender that goes away mid-stream: what the broker had read is stored or not, never half;
