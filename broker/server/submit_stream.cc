@@ -132,25 +132,22 @@ class BrokerService::BulkSubmission final
 
   // The back-off alarm fired, or was cancelled because a place is likely free.
   void Retry() {
+    bool abandoned;
     bool last = false;
     {
       absl::MutexLock lock(&mu_);
       waiting_ = false;
-      if (!finished_) {
-        // Still wanted: the alarm's hold passes back to Admit.
-      } else {
-        // The sender went away: the held request was never accepted, so nothing is lost.
+      // The sender went away: the held request was never accepted, so nothing is lost. Else the
+      // alarm's hold passes back to Admit.
+      abandoned = finished_;
+      if (abandoned) {
         reading_ = false;
         --holds_;
         last = done_ && holds_ == 0;
-        if (!last) return;
       }
     }
-    if (last) {
-      delete this;
-      return;
-    }
-    Admit();
+    if (!abandoned) return Admit();
+    if (last) delete this;
   }
 
   void Answer(uint64_t index, absl::StatusOr<SubmitResponse> result) {

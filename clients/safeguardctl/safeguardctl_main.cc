@@ -482,8 +482,8 @@ int SendMany(const Context& c) {
   if (notifications.empty()) return Usage(absl::StrCat(path, " holds no notifications"));
   auto client = ConnectFrom(c.cl);
   if (!client.ok()) return Usage(client.status().message());
-  std::vector<std::string> keys;
-  for (auto& n : notifications) keys.push_back(n.idempotency_key());
+  std::vector<bool> random_key;  // SubmitMany makes one: printed from the receipt
+  for (auto& n : notifications) random_key.push_back(n.idempotency_key().empty());
   auto results = (*client)->SubmitMany(std::move(notifications));
   int accepted = 0, retries = 0, refused = 0;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -513,7 +513,7 @@ int SendMany(const Context& c) {
     }
     std::cout << (r->duplicate() ? "already accepted: " : "accepted: ") << "notification "
               << r->notification_id();
-    if (keys[i].empty()) {
+    if (random_key[i]) {
       safeguard::v1::ReceiptBody body;  // verified by SubmitMany; names the key it used
       if (body.ParseFromString(r->receipt().body())) {
         std::cout << " (random key " << body.envelope_id() << ")";

@@ -215,7 +215,9 @@ std::vector<absl::StatusOr<safeguard::v1::SubmitResponse>> BrokerClient::SubmitM
         if (IsTransient(results[i].status())) again.push_back(i);
       }
     }
-    writer.join();  // Read returned false: the call is over, so Write has returned too
+    // Every request answered (so written), or Read returned false (the call is over, so Write
+    // has returned too): the writer is finishing or done.
+    writer.join();
     absl::Status ended = FromGrpcStatus(stream->Finish());
     for (size_t k = answered; k < to_send.size(); ++k) {
       const size_t i = to_send[k];

@@ -37,6 +37,18 @@ std::multiset<std::string> KeysFrom(TestPartnership& partnership, const std::str
   return keys;
 }
 
+// `count` example notifications of `type`, keyed `<prefix><i>`.
+std::vector<safeguard::v1::Notification> NotificationRun(
+    int count, const std::string& prefix,
+    safeguard::v1::NotificationType type = safeguard::v1::NOTIFICATION_TYPE_WAS_NOT_BROUGHT) {
+  std::vector<safeguard::v1::Notification> run;
+  for (int i = 0; i < count; ++i) {
+    run.push_back(ExampleNotification(type));
+    run.back().set_idempotency_key(absl::StrCat(prefix, i));
+  }
+  return run;
+}
+
 // Sealed as the SDK would, but without its local checks: what any client may send.
 SubmitRequest Sealed(TestPartnership& partnership, const std::string& node,
                      safeguard::v1::Notification n) {
@@ -55,11 +67,7 @@ TEST(SubmitStreamTest, ARunLongerThanTheWindowIsAcceptedOnceEachAndRefusalsStopN
   TestPartnership partnership;
   partnership.StartBroker();
   auto school = partnership.Client("school-oakfield");
-  std::vector<safeguard::v1::Notification> run;
-  for (int i = 0; i < 300; ++i) {
-    run.push_back(ExampleNotification(safeguard::v1::NOTIFICATION_TYPE_SCHOOL_ABSENCE));
-    run.back().set_idempotency_key(absl::StrCat("attendance-2026-12-07-", i));
-  }
+  auto run = NotificationRun(300, "attendance-2026-12-07-", safeguard::v1::NOTIFICATION_TYPE_SCHOOL_ABSENCE);
   run[150].mutable_subjects(0)->mutable_identifiers(0)->set_value("943 476 5918");
 
   auto results = school->SubmitMany(run);
@@ -158,11 +166,7 @@ TEST(SubmitStreamTest, AtCapacityAStreamWaitsInsteadOfBeingRefused) {
   TestPartnership partnership(DefaultNodes(), "limits { max_submits_in_flight: 1 }");
   partnership.StartBroker();
   auto gp = partnership.Client("gp-riverside", /*max_attempts=*/1);
-  std::vector<safeguard::v1::Notification> run;
-  for (int i = 0; i < 64; ++i) {
-    run.push_back(ExampleNotification());
-    run.back().set_idempotency_key(absl::StrCat("capacity-stream-", i));
-  }
+  auto run = NotificationRun(64, "capacity-stream-");
   auto results = gp->SubmitMany(run);
   for (size_t i = 0; i < results.size(); ++i) {
     ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].status();
@@ -180,12 +184,8 @@ TEST(SubmitStreamTest, ASenderThatCancelsMidStreamLosesNothingOnceItSendsAgain) 
   TestPartnership partnership;
   partnership.StartBroker();
   auto gp = partnership.Client("gp-riverside");
-  std::vector<safeguard::v1::Notification> run;
-  for (int i = 0; i < 200; ++i) {
-    run.push_back(ExampleNotification());
-    run.back().mutable_subjects(0)->mutable_identifiers(0)->set_value("9434765919");
-    run.back().set_idempotency_key(absl::StrCat("cancelled-run-", i));
-  }
+  auto run = NotificationRun(200, "cancelled-run-");
+  for (auto& n : run) n.mutable_subjects(0)->mutable_identifiers(0)->set_value("9434765919");
   {
     grpc::ClientContext context;
     auto stream = gp->stub().SubmitStream(&context);

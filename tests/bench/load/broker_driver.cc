@@ -243,13 +243,12 @@ class BrokerDriver final : public SystemDriver {
   }
 
   void Send(Call* call, Tracker* tracker) {
+    ++call->attempts;
     if (settings_.client == ClientMode::kStream) {
-      ++call->attempts;
       return streams_[call->sender]->Send(call, tracker);
     }
     call->context = std::make_unique<grpc::ClientContext>();
     call->context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    ++call->attempts;
     senders_[call->sender]->stub().async()->Submit(
         call->context.get(), call->request, &call->response,
         [this, call, tracker](grpc::Status status) { Answered(call, tracker, status); });
