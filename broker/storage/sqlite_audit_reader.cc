@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "broker/storage/internal/merkle_nodes.h"
 #include "broker/storage/internal/sqlite_statement.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -42,27 +43,6 @@ void AddCounts(const std::map<std::string, uint64_t>& counts,
 }
 
 }  // namespace
-
-// Merkle nodes from the database. Used with mu_ held.
-class SqliteAuditReader::Nodes final : public audit::NodeReader {
- public:
-  explicit Nodes(StatementCache& statements) : statements_(statements) {}
-  absl::StatusOr<audit::Hash> GetNode(int level, uint64_t index) override {
-    Statement read(statements_, "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2");
-    read.Bind(1, static_cast<int64_t>(level));
-    read.Bind(2, static_cast<int64_t>(index));
-    int rc = read.Step();
-    if (rc == SQLITE_DONE) {
-      return absl::NotFoundError(absl::StrCat("Merkle node ", level, "/", index,
-                                              " is missing from the store"));
-    }
-    if (rc != SQLITE_ROW) return ReadError(statements_.db(), rc, "Merkle node");
-    return audit::HashFromBytes(read.Blob(0));
-  }
-
- private:
-  StatementCache& statements_;
-};
 
 absl::StatusOr<std::unique_ptr<SqliteAuditReader>> SqliteAuditReader::Open(
     const std::string& data_directory) {
@@ -113,14 +93,14 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> SqliteAuditReader:
 absl::StatusOr<std::vector<audit::Hash>> SqliteAuditReader::InclusionProof(uint64_t leaf,
                                                                            uint64_t tree_size) {
   absl::MutexLock lock(&mu_);
-  Nodes nodes(*statements_);
+  internal::StoredMerkleNodes nodes(*statements_);
   return audit::InclusionProof(leaf, tree_size, nodes);
 }
 
 absl::StatusOr<std::vector<audit::Hash>> SqliteAuditReader::ConsistencyProof(uint64_t old_size,
                                                                              uint64_t new_size) {
   absl::MutexLock lock(&mu_);
-  Nodes nodes(*statements_);
+  internal::StoredMerkleNodes nodes(*statements_);
   return audit::ConsistencyProof(old_size, new_size, nodes);
 }
 

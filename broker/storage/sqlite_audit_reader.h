@@ -54,7 +54,6 @@ class SqliteAuditReader {
                                                std::optional<absl::Time> to);
 
  private:
-  class Nodes;
   explicit SqliteAuditReader(sqlite3* db);
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);

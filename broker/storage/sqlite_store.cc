@@ -23,7 +23,7 @@ namespace {
 using internal::Statement;
 using internal::StatementCache;
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 // The committer never checkpoints (its wal hook replaces SQLite's auto-checkpoint): a PASSIVE
 // checkpoint runs on the checkpointer's own connection at this interval, concurrently with
@@ -63,6 +63,13 @@ constexpr const char* kMigrateFrom6 = R"sql(
 DROP INDEX IF EXISTS audit_by_time;
 DROP INDEX IF EXISTS audit_by_notification;
 )sql";
+
+// Version 7 → 8: the store keeps leaf hashes and one interior Merkle level in four, and
+// recomputes the others (internal/merkle_nodes.h). Nothing to change: the rows of other levels
+// a version 7 store holds are the same hashes and are never read again (deleting them would
+// rewrite the table at start-up). The raised version makes an older broker, which reads every
+// level, refuse the store.
+constexpr const char* kMigrateFrom7 = "";
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -230,9 +237,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
     Statement version(cache, "PRAGMA user_version");
     if (version.Step() == SQLITE_ROW) found_version = version.Int(0);
   }
-  if (found_version >= 4 && found_version <= 6) {
+  if (found_version >= 4 && found_version < kSchemaVersion) {
     schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", found_version <= 4 ? kMigrateFrom4 : "",
-                                        found_version <= 5 ? kMigrateFrom5 : "", kMigrateFrom6,
+                                        found_version <= 5 ? kMigrateFrom5 : "",
+                                        found_version <= 6 ? kMigrateFrom6 : "", kMigrateFrom7,
                                         kSchema, "PRAGMA user_version=", kSchemaVersion,
                                         "; COMMIT;").c_str());
     if (!schema.ok()) sqlite3_exec(*writer, "ROLLBACK", nullptr, nullptr, nullptr);

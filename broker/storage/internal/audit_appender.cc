@@ -3,6 +3,7 @@
 #include <bit>
 
 #include "absl/strings/str_cat.h"
+#include "broker/storage/internal/merkle_nodes.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace safeguard::storage::internal {
@@ -12,22 +13,16 @@ class AuditAppender::BatchReader final : public audit::NodeReader {
  public:
   BatchReader(const std::map<std::pair<int, uint64_t>, audit::Hash>& nodes,
               StatementCache& statements)
-      : nodes_(nodes), statements_(statements) {}
+      : nodes_(nodes), stored_(statements) {}
   absl::StatusOr<audit::Hash> GetNode(int level, uint64_t index) override {
     auto it = nodes_.find({level, index});
     if (it != nodes_.end()) return it->second;
-    Statement read(statements_, "SELECT hash FROM merkle_nodes WHERE level = ?1 AND idx = ?2");
-    read.Bind(1, static_cast<int64_t>(level));
-    read.Bind(2, static_cast<int64_t>(index));
-    if (read.Step() != SQLITE_ROW) {
-      return absl::NotFoundError(absl::StrCat("Merkle node ", level, "/", index, " is missing"));
-    }
-    return audit::HashFromBytes(read.Blob(0));
+    return stored_.GetNode(level, index);
   }
 
  private:
   const std::map<std::pair<int, uint64_t>, audit::Hash>& nodes_;
-  StatementCache& statements_;
+  StoredMerkleNodes stored_;
 };
 
 absl::StatusOr<AuditAppender> AuditAppender::Load(StatementCache& statements) {
@@ -100,13 +95,15 @@ absl::StatusOr<std::pair<uint64_t, std::string>> AuditAppender::Append(
     if (int rc = child.Step(); rc != SQLITE_DONE) return fail(rc, "indexing a child reference");
   }
   for (const audit::MerkleNode& node : *nodes) {
+    batch_nodes_[{node.level, node.index}] = node.hash;
+    // Levels not kept are recomputed when read (merkle_nodes.h).
+    if (!IsStoredMerkleLevel(node.level)) continue;
     Statement put(*statements_,
                   "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?1, ?2, ?3)");
     put.Bind(1, static_cast<int64_t>(node.level));
     put.Bind(2, static_cast<int64_t>(node.index));
     put.BindBlob(3, audit::AsBytes(node.hash));
     if (int rc = put.Step(); rc != SQLITE_DONE) return fail(rc, "storing a Merkle node");
-    batch_nodes_[{node.level, node.index}] = node.hash;
   }
   return std::make_pair(index, std::move(leaf));
 }

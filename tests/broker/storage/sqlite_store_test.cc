@@ -345,7 +345,109 @@ TEST_F(SqliteStoreTest, RefusedBatchLeavesTheLogAsItWas) {
 }
 
 
-TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion7AndKeepsItsLog) {
+// The store keeps one Merkle level in four and recomputes the rest (internal/merkle_nodes.h):
+// an auditor must get exactly the proofs a store of every node would give, at every size.
+TEST_F(SqliteStoreTest, AuditProofsAtEverySizeAreThoseOfTheWholeTree) {
+  Open();
+  constexpr int kAccepts = 300;  // > 256 leaves: kept levels 0, 4 and 8, recomputed ones between
+  std::vector<std::promise<absl::StatusOr<Accepted>>> results(kAccepts);
+  for (int i = 0; i < kAccepts; ++i) {
+    store_->Accept(Request(absl::StrCat("p", i)),
+                   [&, i](absl::StatusOr<Accepted> r) { results[i].set_value(std::move(r)); });
+  }
+  for (auto& r : results) ASSERT_TRUE(r.get_future().get().ok());
+  auto reader = SqliteAuditReader::Open(dir_);
+  ASSERT_TRUE(reader.ok());
+  auto rows = (*reader)->Entries(0, 1u << 30);
+  ASSERT_TRUE(rows.ok());
+  const uint64_t n = rows->size();
+  ASSERT_GE(n, 300u);
+
+  audit::InMemoryTree whole;  // every node, as RFC 6962's own vectors check it (merkle_test)
+  for (const auto& [index, leaf] : *rows) {
+    ASSERT_TRUE(whole.AppendLeaf(audit::LeafHash(leaf)).ok());
+    const uint64_t size = whole.size();
+    for (uint64_t i : {uint64_t{0}, size / 2, size - 1}) {
+      auto from_store = (*reader)->InclusionProof(i, size);
+      ASSERT_TRUE(from_store.ok()) << from_store.status();
+      EXPECT_EQ(*from_store, *audit::InclusionProof(i, size, whole)) << i << " in " << size;
+    }
+    for (uint64_t m : {uint64_t{1}, size / 3, size - 1}) {
+      auto from_store = (*reader)->ConsistencyProof(m, size);
+      ASSERT_TRUE(from_store.ok()) << from_store.status();
+      EXPECT_EQ(*from_store, *audit::ConsistencyProof(m, size, whole)) << m << " to " << size;
+    }
+  }
+  EXPECT_EQ(whole.Root(), *audit::HashFromBytes(store_->CommittedTreeHead().root));
+
+  // What is on disk: the leaf hashes, and of the interior levels only 4 and 8.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(level), MAX(level) FROM merkle_nodes",
+                               -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(static_cast<uint64_t>(sqlite3_column_int64(q, 0)), n + n / 16 + n / 256);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
+  EXPECT_EQ(sqlite3_column_int(q, 2), 8);
+  sqlite3_finalize(q);
+  // A kept node that goes missing is named, not papered over.
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM merkle_nodes WHERE level = 4 AND idx = 1", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto broken = (*reader)->InclusionProof(0, n);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_TRUE(absl::IsNotFound(broken.status())) << broken.status();
+  EXPECT_THAT(broken.status().message(), HasSubstr("Merkle node 4/1 is missing"));
+}
+
+TEST_F(SqliteStoreTest, Version7StoreMigratesToVersion8AndItsProofsStillVerify) {
+  Open();
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AcceptSync(Request(absl::StrCat("k", i))).ok());
+  store_.reset();
+  // Make it a version 7 store, which kept every level. Its level 1 is zeros here: a proof that
+  // still read a level no longer kept would not verify.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO merkle_nodes (level, idx, hash) "
+                         "SELECT 1, idx / 2, zeroblob(32) FROM audit_entries WHERE idx % 2 = 0;"
+                         "PRAGMA user_version=7;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  Open();
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(AcceptSync(Request(absl::StrCat("after", i))).ok());
+  TreeHead head = store_->CommittedTreeHead();
+  EXPECT_EQ(RootOfEntries(dir_), *audit::HashFromBytes(head.root));
+  auto reader = SqliteAuditReader::Open(dir_);
+  ASSERT_TRUE(reader.ok());
+  auto rows = (*reader)->Entries(0, head.size);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), head.size);
+  for (const auto& [index, leaf] : *rows) {  // entries from before the migration and after
+    auto proof = (*reader)->InclusionProof(index, head.size);
+    ASSERT_TRUE(proof.ok()) << proof.status();
+    EXPECT_TRUE(audit::VerifyInclusion(audit::LeafHash(leaf), index, head.size, *proof,
+                                       *audit::HashFromBytes(head.root))
+                    .ok())
+        << "entry " << index;
+  }
+  store_.reset();
+  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(q, 0), 8);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion8AndKeepsItsLog) {
   Open();
   ASSERT_TRUE(AcceptSync(Request("k1")).ok());
   store_.reset();
@@ -376,7 +478,7 @@ TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion7AndKeepsItsLog) {
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(q, 0), 0);
-  EXPECT_EQ(sqlite3_column_int(q, 1), 7);
+  EXPECT_EQ(sqlite3_column_int(q, 1), 8);
   sqlite3_finalize(q);
   sqlite3_close(db);
 }
