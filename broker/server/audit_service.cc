@@ -67,14 +67,19 @@ absl::Status AuditService::FillEntries(const std::vector<std::pair<uint64_t, std
                                        uint64_t tree_size,
                                        safeguard::v1::GetEntriesResponse* response) {
   response->set_tree_size(tree_size);
+  std::vector<uint64_t> provable;
+  for (const auto& [index, leaf] : rows) {
+    if (index < tree_size) provable.push_back(index);
+  }
+  ASSIGN_OR_RETURN(auto proofs, reader_.InclusionProofs(provable, tree_size));
+  size_t next_proof = 0;
   for (const auto& [index, leaf] : rows) {
     auto* e = response->add_entries();
     e->set_index(index);
     e->set_entry(leaf);
     e->mutable_decoded()->ParseFromString(leaf);
     if (index < tree_size) {
-      ASSIGN_OR_RETURN(auto proof, reader_.InclusionProof(index, tree_size));
-      for (const auto& h : proof) e->add_proof(Bytes(h));
+      for (const auto& h : proofs[next_proof++]) e->add_proof(Bytes(h));
     }
   }
   return absl::OkStatus();

@@ -97,6 +97,20 @@ absl::StatusOr<std::vector<audit::Hash>> SqliteAuditReader::InclusionProof(uint6
   return audit::InclusionProof(leaf, tree_size, nodes);
 }
 
+absl::StatusOr<std::vector<std::vector<audit::Hash>>> SqliteAuditReader::InclusionProofs(
+    const std::vector<uint64_t>& leaves, uint64_t tree_size) {
+  absl::MutexLock lock(&mu_);
+  internal::StoredMerkleNodes nodes(*statements_);
+  std::vector<std::vector<audit::Hash>> proofs;
+  proofs.reserve(leaves.size());
+  for (uint64_t leaf : leaves) {
+    absl::StatusOr<std::vector<audit::Hash>> proof = audit::InclusionProof(leaf, tree_size, nodes);
+    if (!proof.ok()) return proof.status();
+    proofs.push_back(*std::move(proof));
+  }
+  return proofs;
+}
+
 absl::StatusOr<std::vector<audit::Hash>> SqliteAuditReader::ConsistencyProof(uint64_t old_size,
                                                                              uint64_t new_size) {
   absl::MutexLock lock(&mu_);

@@ -47,6 +47,10 @@ class SqliteAuditReader {
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Entries(uint64_t start,
                                                                         uint64_t end);
   absl::StatusOr<std::vector<audit::Hash>> InclusionProof(uint64_t leaf, uint64_t tree_size);
+  // The inclusion proofs of `leaves` at one size, in that order, reading each node they share
+  // once (an export's page of consecutive entries shares most of them).
+  absl::StatusOr<std::vector<std::vector<audit::Hash>>> InclusionProofs(
+      const std::vector<uint64_t>& leaves, uint64_t tree_size);
   absl::StatusOr<std::vector<audit::Hash>> ConsistencyProof(uint64_t old_size, uint64_t new_size);
   // Matching entries, newest last, at most query.limit.
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> Search(const AuditQuery& query);

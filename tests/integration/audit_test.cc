@@ -180,6 +180,22 @@ TEST_F(AuditTest, RowChangedOrDeletedBehindTheBrokersBackIsNamed) {
   RunOrDie("sed -i '4d' " + file);                           // drop entry 2's line to look past it
   std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit verify " + file + " " + key_);
   EXPECT_THAT(out, HasSubstr("entry 2 is missing"));
+
+  // An export holding no entries is not "verified".
+  RunOrDie("head -1 " + file + " > " + file + ".header");
+  std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit verify " + file + ".header " + key_);
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("FAILED: the export has a checkpoint but no entries"));
+
+  // A stored hash gone: the broker cannot prove the entries beside it, and the export says that
+  // its file is incomplete rather than ending as if it were whole.
+  partnership_.StopBroker();
+  RunOrDie("sqlite3 " + db + " \"DELETE FROM merkle_nodes WHERE level = 0 AND idx = 0\"");
+  partnership_.StartBroker();
+  std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit export --out=" + file + " " + key_);
+  EXPECT_EQ(rc, 1);
+  EXPECT_THAT(out, HasSubstr("Merkle node 0/0 is missing from the store"));
+  EXPECT_THAT(out, HasSubstr(file + " is incomplete: it holds the 0 entries before entry 0"));
 }
 
 TEST_F(AuditTest, LogStillVerifiesAndExtendsAfterACrash) {

@@ -7,6 +7,14 @@
 namespace safeguard::storage::internal {
 
 absl::StatusOr<audit::Hash> StoredMerkleNodes::GetNode(int level, uint64_t index) {
+  auto it = returned_.find({level, index});
+  if (it != returned_.end()) return it->second;
+  absl::StatusOr<audit::Hash> hash = Read(level, index);
+  if (hash.ok()) returned_.emplace(std::make_pair(level, index), *hash);
+  return hash;
+}
+
+absl::StatusOr<audit::Hash> StoredMerkleNodes::Read(int level, uint64_t index) {
   if (level < 0 || level >= 64 || index >= (uint64_t{1} << (63 - level))) {
     return absl::NotFoundError(absl::StrCat("Merkle node ", level, "/", index,
                                             " is outside any tree the store can hold"));

@@ -15,6 +15,8 @@
 #define SAFEGUARD_BROKER_STORAGE_INTERNAL_MERKLE_NODES_H_
 
 #include <cstdint>
+#include <map>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "broker/storage/internal/sqlite_statement.h"
@@ -28,9 +30,13 @@ inline constexpr int kStoredMerkleLevelStride = 4;
 // Whether the store keeps the nodes of `level`.
 constexpr bool IsStoredMerkleLevel(int level) { return level % kStoredMerkleLevelStride == 0; }
 
-// Any complete subtree's hash, from the `merkle_nodes` table of one connection (what that connection's transaction sees). NOT_FOUND naming the missing row when
-// the subtree is not complete in the store or a row it needs is gone; DATA_LOSS when a stored
-// hash is not 32 bytes; UNAVAILABLE when SQLite fails. Thread-compatible; confined to the connection's thread like its StatementCache.
+// Any complete subtree's hash, from the `merkle_nodes` table of one connection (what that
+// connection's transaction sees). NOT_FOUND naming the missing row when the subtree is not
+// complete in the store or a row it needs is gone; DATA_LOSS when a stored hash is not 32 bytes;
+// UNAVAILABLE when SQLite fails. Remembers every node it returned, so the proofs of many entries
+// made with one object (an export's page) read each shared node once: make one per call, not
+// per connection. Thread-compatible; confined to the connection's thread like its
+// StatementCache.
 class StoredMerkleNodes final : public audit::NodeReader {
  public:
   explicit StoredMerkleNodes(StatementCache& statements) : statements_(statements) {}
@@ -38,7 +44,10 @@ class StoredMerkleNodes final : public audit::NodeReader {
   absl::StatusOr<audit::Hash> GetNode(int level, uint64_t index) override;
 
  private:
+  absl::StatusOr<audit::Hash> Read(int level, uint64_t index);
+
   StatementCache& statements_;
+  std::map<std::pair<int, uint64_t>, audit::Hash> returned_;
 };
 
 }  // namespace safeguard::storage::internal
