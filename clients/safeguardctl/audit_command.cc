@@ -245,9 +245,12 @@ int Export(const CommandLine& cl) {
     });
     if (!s.ok()) {
       if (!cl.Has("out")) return Failed(s.message());
-      std::cerr << "\n";
-      return Failed(absl::StrCat(s.message(), " (", cl.Get("out"), " is incomplete: it holds the ",
-                                 written, " entries before entry ", start, ")"));
+      if (written > 0) std::cerr << "\n";
+      return Failed(absl::StrCat(
+          s.message(), " (", cl.Get("out"), " is incomplete: it holds ",
+          written == 0 ? std::string("only the checkpoint")
+                       : absl::StrCat("the ", written, " entries before entry ", start),
+          ")"));
     }
     if (response.entries().empty()) break;
     for (auto& e : *response.mutable_entries()) {
