@@ -159,10 +159,13 @@ TEST_F(AuditTest, RowChangedOrDeletedBehindTheBrokersBackIsNamed) {
   Story();
   std::string saved = partnership_.dir() + "/before.note";
   ASSERT_EQ(Ctl(partnership_, "auditor-scp", "audit checkpoint --save=" + saved + " " + key_).first, 0);
-  partnership_.StopBroker();
-  std::string db = partnership_.dir() + "/data/broker.db";
-  RunOrDie("sqlite3 " + db + " \"UPDATE audit_entries SET leaf = leaf || x'00' WHERE idx = 2\"");
-  partnership_.StartBroker();
+  // SQL on the store while the broker is stopped, as someone with the disk but no key would.
+  auto behind_the_brokers_back = [&](const std::string& sql) {
+    partnership_.StopBroker();
+    RunOrDie("sqlite3 " + partnership_.dir() + "/data/broker.db \"" + sql + "\"");
+    partnership_.StartBroker();
+  };
+  behind_the_brokers_back("UPDATE audit_entries SET leaf = leaf || x'00' WHERE idx = 2");
   std::string file = partnership_.dir() + "/tampered.jsonl";
   auto [rc, out] = Ctl(partnership_, "auditor-scp", "audit export --out=" + file + " " + key_);
   ASSERT_EQ(rc, 0) << out;
@@ -170,9 +173,7 @@ TEST_F(AuditTest, RowChangedOrDeletedBehindTheBrokersBackIsNamed) {
   EXPECT_EQ(rc, 1);
   EXPECT_THAT(out, HasSubstr("entry 2 does not match the signed checkpoint"));
 
-  partnership_.StopBroker();
-  RunOrDie("sqlite3 " + db + " \"DELETE FROM audit_entries WHERE idx = 4\"");
-  partnership_.StartBroker();
+  behind_the_brokers_back("DELETE FROM audit_entries WHERE idx = 4");
   std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit export --out=" + file + " " + key_);
   std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit verify " + file + " " + key_);
   EXPECT_EQ(rc, 1);
@@ -189,9 +190,7 @@ TEST_F(AuditTest, RowChangedOrDeletedBehindTheBrokersBackIsNamed) {
 
   // A stored hash gone: the broker cannot prove the entries beside it, and the export says that
   // its file is incomplete rather than ending as if it were whole.
-  partnership_.StopBroker();
-  RunOrDie("sqlite3 " + db + " \"DELETE FROM merkle_nodes WHERE level = 0 AND idx = 0\"");
-  partnership_.StartBroker();
+  behind_the_brokers_back("DELETE FROM merkle_nodes WHERE level = 0 AND idx = 0");
   std::tie(rc, out) = Ctl(partnership_, "auditor-scp", "audit export --out=" + file + " " + key_);
   EXPECT_EQ(rc, 1);
   EXPECT_THAT(out, HasSubstr("Merkle node 0/0 is missing from the store"));

@@ -82,6 +82,29 @@ class SqliteStoreTest : public ::testing::Test {
     return p.get_future().get();
   }
 
+  // SQL on the store's database behind the store's back, as an intruder or an old broker would.
+  void ExecBehindTheStore(const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  // The first row of a query's integer columns.
+  std::vector<int64_t> QueryBehindTheStore(const char* sql) {
+    sqlite3* db = nullptr;
+    std::vector<int64_t> row;
+    if (sqlite3_open((dir_ + "/broker.db").c_str(), &db) != SQLITE_OK) return row;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(q); ++i) row.push_back(sqlite3_column_int64(q, i));
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return row;
+  }
+
   std::string dir_;
   FakeClock clock_;
   std::unique_ptr<SqliteStore> store_;
@@ -344,7 +367,6 @@ TEST_F(SqliteStoreTest, RefusedBatchLeavesTheLogAsItWas) {
             store_->CommittedTreeHead().root);
 }
 
-
 // The store keeps one Merkle level in four and recomputes the rest (internal/merkle_nodes.h):
 // an auditor must get exactly the proofs a store of every node would give, at every size.
 TEST_F(SqliteStoreTest, AuditProofsAtEverySizeAreThoseOfTheWholeTree) {
@@ -381,22 +403,10 @@ TEST_F(SqliteStoreTest, AuditProofsAtEverySizeAreThoseOfTheWholeTree) {
   EXPECT_EQ(whole.Root(), *audit::HashFromBytes(store_->CommittedTreeHead().root));
 
   // What is on disk: the leaf hashes, and of the interior levels only 4 and 8.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(level), MAX(level) FROM merkle_nodes",
-                               -1, &q, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(static_cast<uint64_t>(sqlite3_column_int64(q, 0)), n + n / 16 + n / 256);
-  EXPECT_EQ(sqlite3_column_int(q, 1), 0);
-  EXPECT_EQ(sqlite3_column_int(q, 2), 8);
-  sqlite3_finalize(q);
+  EXPECT_THAT(QueryBehindTheStore("SELECT COUNT(*), MIN(level), MAX(level) FROM merkle_nodes"),
+              ElementsAre(static_cast<int64_t>(n + n / 16 + n / 256), 0, 8));
   // A kept node that goes missing is named, not papered over.
-  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM merkle_nodes WHERE level = 4 AND idx = 1", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ExecBehindTheStore("DELETE FROM merkle_nodes WHERE level = 4 AND idx = 1");
   auto broken = (*reader)->InclusionProof(0, n);
   ASSERT_FALSE(broken.ok());
   EXPECT_TRUE(absl::IsNotFound(broken.status())) << broken.status();
@@ -409,15 +419,10 @@ TEST_F(SqliteStoreTest, Version7StoreMigratesToVersion8AndItsProofsStillVerify) 
   store_.reset();
   // Make it a version 7 store, which kept every level. Its level 1 is zeros here: a proof that
   // still read a level no longer kept would not verify.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "INSERT INTO merkle_nodes (level, idx, hash) "
-                         "SELECT 1, idx / 2, zeroblob(32) FROM audit_entries WHERE idx % 2 = 0;"
-                         "PRAGMA user_version=7;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ExecBehindTheStore(
+      "INSERT INTO merkle_nodes (level, idx, hash) "
+      "SELECT 1, idx / 2, zeroblob(32) FROM audit_entries WHERE idx % 2 = 0;"
+      "PRAGMA user_version=7;");
 
   Open();
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(AcceptSync(Request(absl::StrCat("after", i))).ok());
@@ -437,14 +442,8 @@ TEST_F(SqliteStoreTest, Version7StoreMigratesToVersion8AndItsProofsStillVerify) 
         << "entry " << index;
   }
   store_.reset();
-  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), 8);
-  sqlite3_finalize(q);
-  sqlite3_close(db);
+  EXPECT_THAT(QueryBehindTheStore("SELECT user_version FROM pragma_user_version"),
+              ElementsAre(8));
 }
 
 TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion8AndKeepsItsLog) {
@@ -452,15 +451,10 @@ TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion8AndKeepsItsLog) {
   ASSERT_TRUE(AcceptSync(Request("k1")).ok());
   store_.reset();
   // Make it a version 6 store: the two audit indexes version 7 no longer has.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE INDEX audit_by_time ON audit_entries (time_us);"
-                         "CREATE INDEX audit_by_notification ON audit_entries (notification_id);"
-                         "PRAGMA user_version=6;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ExecBehindTheStore(
+      "CREATE INDEX audit_by_time ON audit_entries (time_us);"
+      "CREATE INDEX audit_by_notification ON audit_entries (notification_id);"
+      "PRAGMA user_version=6;");
   Open();
   ASSERT_TRUE(AcceptSync(Request("k2")).ok());
   EXPECT_EQ(store_->ReadMailbox("fd-swindon", 0, false, 10)->size(), 2u);
@@ -468,19 +462,10 @@ TEST_F(SqliteStoreTest, Version6StoreMigratesToVersion8AndKeepsItsLog) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(root.data()), 32),
             store_->CommittedTreeHead().root);
   store_.reset();
-  ASSERT_EQ(sqlite3_open((dir_ + "/broker.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* q = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db,
-                               "SELECT (SELECT COUNT(*) FROM sqlite_master WHERE name IN "
-                               "('audit_by_time', 'audit_by_notification')), "
-                               "(SELECT user_version FROM pragma_user_version)",
-                               -1, &q, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(q, 0), 0);
-  EXPECT_EQ(sqlite3_column_int(q, 1), 8);
-  sqlite3_finalize(q);
-  sqlite3_close(db);
+  EXPECT_THAT(QueryBehindTheStore("SELECT (SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                                  "('audit_by_time', 'audit_by_notification')), "
+                                  "(SELECT user_version FROM pragma_user_version)"),
+              ElementsAre(0, 8));
 }
 
 TEST(SubjectKeyTest, NationalNumbersIgnoreWhoQuotesThemLocalReferencesDoNot) {
