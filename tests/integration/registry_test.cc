@@ -238,7 +238,7 @@ TEST_F(RegistryTest, FlagOpensAndEndsOnTheGpStreamWithThePolicysFields) {
   ASSERT_TRUE(csc->PutInvolvement(CpPlan("CP-1", {Nhs(kLola), Upn(kLolaUpn)})).ok());
   std::vector<Flag> flags = Flags("gp-riverside");
   ASSERT_EQ(flags.size(), 1u);
-  const Flag& f = flags[0];
+  const Flag f = flags[0];  // a copy: `flags` is read again below
   EXPECT_GT(f.cursor(), 0u);
   EXPECT_EQ(f.identifier().value(), kLola);
   EXPECT_TRUE(f.flagged());
