@@ -92,9 +92,9 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> SqliteAuditReader:
 
 absl::StatusOr<std::vector<audit::Hash>> SqliteAuditReader::InclusionProof(uint64_t leaf,
                                                                            uint64_t tree_size) {
-  absl::MutexLock lock(&mu_);
-  internal::StoredMerkleNodes nodes(*statements_);
-  return audit::InclusionProof(leaf, tree_size, nodes);
+  absl::StatusOr<std::vector<std::vector<audit::Hash>>> proofs = InclusionProofs({leaf}, tree_size);
+  if (!proofs.ok()) return proofs.status();
+  return std::move(proofs->front());
 }
 
 absl::StatusOr<std::vector<std::vector<audit::Hash>>> SqliteAuditReader::InclusionProofs(

@@ -64,12 +64,10 @@ DROP INDEX IF EXISTS audit_by_time;
 DROP INDEX IF EXISTS audit_by_notification;
 )sql";
 
-// Version 7 → 8: the store keeps leaf hashes and one interior Merkle level in four, and
-// recomputes the others (internal/merkle_nodes.h). Nothing to change: the rows of other levels
-// a version 7 store holds are the same hashes and are never read again (deleting them would
-// rewrite the table at start-up). The raised version makes an older broker, which reads every
-// level, refuse the store.
-constexpr const char* kMigrateFrom7 = "";
+// Version 7 → 8, no SQL: the store keeps leaf hashes and one interior Merkle level in four, and
+// recomputes the others (internal/merkle_nodes.h). The rows of other levels a version 7 store
+// holds are the same hashes and are never read again (deleting them would rewrite the table at
+// start-up). The raised version makes an older broker, which reads every level, refuse the store.
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS notifications (
@@ -240,9 +238,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStore
   if (found_version >= 4 && found_version < kSchemaVersion) {
     schema = Exec(*writer, absl::StrCat("BEGIN IMMEDIATE;", found_version <= 4 ? kMigrateFrom4 : "",
                                         found_version <= 5 ? kMigrateFrom5 : "",
-                                        found_version <= 6 ? kMigrateFrom6 : "", kMigrateFrom7,
-                                        kSchema, "PRAGMA user_version=", kSchemaVersion,
-                                        "; COMMIT;").c_str());
+                                        found_version <= 6 ? kMigrateFrom6 : "", kSchema,
+                                        "PRAGMA user_version=", kSchemaVersion, "; COMMIT;")
+                               .c_str());
     if (!schema.ok()) sqlite3_exec(*writer, "ROLLBACK", nullptr, nullptr, nullptr);
   } else {
     schema = Exec(*writer, kSchema);

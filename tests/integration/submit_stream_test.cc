@@ -67,7 +67,8 @@ TEST(SubmitStreamTest, ARunLongerThanTheWindowIsAcceptedOnceEachAndRefusalsStopN
   TestPartnership partnership;
   partnership.StartBroker();
   auto school = partnership.Client("school-oakfield");
-  auto run = NotificationRun(300, "attendance-2026-12-07-", safeguard::v1::NOTIFICATION_TYPE_SCHOOL_ABSENCE);
+  auto run = NotificationRun(300, "attendance-2026-12-07-",
+                             safeguard::v1::NOTIFICATION_TYPE_SCHOOL_ABSENCE);
   run[150].mutable_subjects(0)->mutable_identifiers(0)->set_value("943 476 5918");
 
   auto results = school->SubmitMany(run);

@@ -97,7 +97,8 @@ class SqliteStoreTest : public ::testing::Test {
     std::vector<int64_t> row;
     if (sqlite3_open((dir_ + "/broker.db").c_str(), &db) != SQLITE_OK) return row;
     sqlite3_stmt* q = nullptr;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
       for (int i = 0; i < sqlite3_column_count(q); ++i) row.push_back(sqlite3_column_int64(q, i));
     }
     sqlite3_finalize(q);
